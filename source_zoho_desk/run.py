@@ -1,0 +1,22 @@
+"""Command-line entry: the Airbyte protocol (spec/check/discover/read) plus the collector and exchange-code helpers."""
+
+from __future__ import annotations
+
+import sys
+
+from airbyte_cdk.entrypoint import launch
+
+from source_zoho_desk.source import SourceZohoDesk
+
+
+def run(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] == "collector":
+        from source_zoho_desk.collector.cli import main as collector_main
+
+        sys.exit(collector_main(args[1:]))
+    if args and args[0] == "exchange-code":
+        from source_zoho_desk.exchange_code import main as exchange_main
+
+        sys.exit(exchange_main(args[1:]))
+    launch(SourceZohoDesk(), args)

@@ -1,0 +1,1 @@
+"""Zoho Desk streams: one small declarative class per table over one shared base."""
