@@ -62,6 +62,11 @@ def _looks_iso_datetime(pattern: Any) -> bool:
     return isinstance(pattern, str) and "(T)" in pattern and "(Z)" in pattern
 
 
+def _looks_iso_date(pattern: Any) -> bool:
+    # Contract start/end dates are plain YYYY-MM-DD; calling them date-time would mislead consumers.
+    return isinstance(pattern, str) and pattern.startswith("^([12][0-9]{3})-") and pattern.endswith("$")
+
+
 def clean_schema(schema: Any, max_depth: int, keep_constraints: bool = False, _depth: int = 0) -> Any:
     """Small copy of a resolved, merged schema: meaningful keys only, nested objects cut at `max_depth`."""
     if not isinstance(schema, dict):
@@ -92,6 +97,8 @@ def clean_schema(schema: Any, max_depth: int, keep_constraints: bool = False, _d
         out["additionalProperties"] = True
     if "format" not in out and _looks_iso_datetime(schema.get("pattern")):
         out["format"] = "date-time"
+    elif "format" not in out and _looks_iso_date(schema.get("pattern")):
+        out["format"] = "date"
     for key in ("oneOf", "anyOf"):
         if isinstance(schema.get(key), list):
             out[key] = [clean_schema(b, max_depth, keep_constraints, _depth) for b in schema[key]]
