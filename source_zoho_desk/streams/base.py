@@ -120,6 +120,14 @@ class ZohoDeskStream(HttpStream, ABC):
         response._zoho_items = items  # type: ignore[attr-defined]
         return items
 
+    def read_all(self, stream_slice: Mapping[str, Any] | None = None) -> Iterable[Mapping[str, Any]]:
+        """Every page of one slice, outside Airbyte's per-page checkpointing (used to walk parent tables)."""
+        yield from self._read_pages(
+            lambda _request, response, _state, _slice: self.parse_response(response, stream_slice=_slice),
+            stream_slice,
+            {},
+        )
+
     def get_error_handler(self) -> ErrorHandler:
         return ZohoErrorHandler(self.logger, self.name, self.scope, ignore_not_found=self.ignore_not_found)
 

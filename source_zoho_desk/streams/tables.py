@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
-from airbyte_cdk.models import SyncMode
-
 from source_zoho_desk.streams.base import ZohoDeskStream
 
 # Modules with their own fields and layouts (names as Zoho's `module` parameter spells them).
@@ -135,5 +133,5 @@ class Layouts(PerModuleStream):
 
 def parent_ids(parent: ZohoDeskStream) -> Iterable[str]:
     """Ids of every record of a parent stream, read page by page (never held in memory)."""
-    for record in parent.read_records(sync_mode=SyncMode.full_refresh):
+    for record in parent.read_all():
         yield str(record["id"])
