@@ -25,7 +25,10 @@ DATE_TIME: dict[str, Any] = {"type": ["null", "string"], "format": "date-time"}
 DATE: dict[str, Any] = {"type": ["null", "string"], "format": "date"}
 OPEN_OBJECT: dict[str, Any] = {"type": ["null", "object"], "additionalProperties": True}
 # A property the OAS leaves untyped (often a ref into a file missing from the subset) may hold anything.
-ANY_VALUE: dict[str, Any] = {"type": ["null", "string", "number", "integer", "boolean", "object", "array"]}
+ANY_VALUE: dict[str, Any] = {
+    "type": ["null", "string", "number", "integer", "boolean", "object", "array"],
+    "additionalProperties": True,
+}
 
 # Custom-field maps: keys are per-org API names, so no fixed property list can describe them.
 OPEN_OBJECT_FIELDS = {"cf", "customFields"}
