@@ -140,7 +140,8 @@ def _param_facts(op: Operation) -> dict[str, dict[str, Any]]:
 
 def operation_facts(op: Operation) -> dict[str, Any]:
     """The facts entry for one operation."""
-    body = merge_composites(op.response_200) if op.response_200 else None
+    # {} (a ref into a file missing from the subset) stays an open schema; None means no JSON body.
+    body = merge_composites(op.response_200) if op.response_200 is not None else None
     list_key = find_list_key(body) if isinstance(body, dict) else None
     if list_key is not None and isinstance(body, dict):
         item = merge_composites(body["properties"][list_key].get("items") or {})
@@ -158,9 +159,9 @@ def operation_facts(op: Operation) -> dict[str, Any]:
     if op.deprecated:
         entry["deprecated"] = True
     if op.method != "get":
-        request = merge_composites(op.request_body) if op.request_body else None
+        request = merge_composites(op.request_body) if op.request_body is not None else None
         entry["request_schema"] = (
-            clean_schema(request, REQUEST_SCHEMA_DEPTH, keep_constraints=True) if request else None
+            clean_schema(request, REQUEST_SCHEMA_DEPTH, keep_constraints=True) if request is not None else None
         )
     return entry
 
