@@ -1,0 +1,426 @@
+"""Starlette routes of the collector: service URLs (Zoho posts here), drain API, admin API, health, metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from anyio.to_thread import run_sync
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from source_zoho_desk.collector.events import PARTITION_NAME, EventError, normalise_batch, parse_body
+from source_zoho_desk.collector.jwt import HEADER as JWT_HEADER
+from source_zoho_desk.collector.jwt import JwtRejected, JwtVerifier
+from source_zoho_desk.collector.metrics import Metrics
+from source_zoho_desk.collector.queue import AckBeyondHead, EventQueue, QueueUnavailable, SQLiteEventQueue
+from source_zoho_desk.collector.settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Settings
+from source_zoho_desk.collector.sources import (
+    DataSource,
+    IssuedSecrets,
+    SourceRegistry,
+    SQLiteSourceRegistry,
+    UnknownSource,
+    validate_org_id,
+)
+
+log = logging.getLogger("source_zoho_desk.collector")
+
+HOOK_PREFIX = "/hooks/"
+MAX_TOKEN_LENGTH = 256
+_JSON_TYPES = ("application/json", "text/json")
+_CHARSETS = ("utf-8", "utf8")
+
+
+@dataclass
+class Collector:
+    """Everything a request handler needs; lives on app.state.collector."""
+
+    settings: Settings
+    queue: EventQueue
+    sources: SourceRegistry
+    metrics: Metrics
+    verifier: JwtVerifier | None
+
+
+def error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _collector(request: Request) -> Collector:
+    return request.app.state.collector
+
+
+# -- service URL (the only routes the Zoho-held token opens) ------------------------------------------
+_NOT_FOUND = ("not_found", "no such service URL")  # same answer for never-existed and revoked
+
+
+async def _source_for_token(c: Collector, token: str) -> DataSource | None:
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return await run_sync(c.sources.by_url_token, token)
+
+
+async def hook_probe(request: Request) -> Response:
+    """GET/HEAD: Zoho validates a URL with a GET (then a POST) when a webhook is saved."""
+    c = _collector(request)
+    if await _source_for_token(c, request.path_params["token"]) is None:
+        return error(404, *_NOT_FOUND)
+    return JSONResponse({"status": "ok"})
+
+
+def _content_type_ok(value: str) -> bool:
+    media, _, params = value.partition(";")
+    media = media.strip().lower()
+    if media not in _JSON_TYPES and not (media.startswith("application/") and media.endswith("+json")):
+        return False
+    for param in params.split(";"):
+        key, _, val = param.partition("=")
+        if key.strip().lower() == "charset" and val.strip().strip('"').lower() not in _CHARSETS:
+            return False
+    return True
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` (stop reading: a huge body never sits in memory)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def hook_post(request: Request) -> Response:
+    started = time.perf_counter()
+    c = _collector(request)
+    source = await _source_for_token(c, request.path_params["token"])
+    if source is None:
+        c.metrics.rejected.labels("", "unknown_token").inc()
+        return error(404, *_NOT_FOUND)
+
+    def reject(status: int, reason: str, message: str) -> JSONResponse:
+        c.metrics.rejected.labels(source.id, reason).inc()
+        log.info("webhook rejected", extra={"source": source.id, "reason": reason, "status": status})
+        return error(status, reason, message)
+
+    limit = c.settings.body_limit
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        return reject(413, "body_too_large", f"the body is larger than {limit} bytes")
+    raw = await _read_limited(request, limit)
+    if raw is None:
+        return reject(413, "body_too_large", f"the body is larger than {limit} bytes")
+    if not raw.strip():
+        # Zoho's validation POST (sent when the GET did not answer 200) has no documented body;
+        # an empty body stores nothing and answers 200 so saving the webhook succeeds.
+        return JSONResponse({"stored": 0, "duplicates": 0})
+    if not _content_type_ok(request.headers.get("content-type", "")):
+        return reject(415, "unsupported_media_type", "send the events as application/json (UTF-8)")
+    try:
+        items = parse_body(raw)
+    except EventError as exc:
+        return reject(400, exc.reason, exc.message)
+    if not items:
+        return JSONResponse({"stored": 0, "duplicates": 0})
+    c.metrics.received.labels(source.id).inc(len(items))
+    if c.verifier is not None:
+        try:
+            await run_sync(c.verifier.verify, request.headers.get(JWT_HEADER), source.org_id)
+        except JwtRejected as exc:
+            return reject(401, "invalid_jwt", str(exc))
+    try:
+        events = normalise_batch(items, source.org_id, int(time.time() * 1000))
+    except EventError as exc:
+        # All-or-nothing: nothing of the batch is stored, so Zoho's retry (or a fixed sender) resends it whole.
+        return reject(403 if exc.reason == "wrong_org" else 400, exc.reason, exc.message)
+    try:
+        result = await c.queue.append(source.id, events, int(time.time() * 1000))
+    except QueueUnavailable:
+        log.exception("storing events failed", extra={"source": source.id})
+        # Not a 200: Zoho keeps the events and retries; the collector stays up.
+        return reject(503, "storage_unavailable", "the queue could not store the events; retry later")
+    for partition, n in result.by_partition.items():
+        c.metrics.stored.labels(source.id, partition).inc(n)
+    if result.duplicates:
+        c.metrics.duplicates.labels(source.id).inc(result.duplicates)
+    unknown = result.by_partition.get("unknown", 0)
+    if unknown:
+        c.metrics.unknown.labels(source.id).inc(unknown)
+    c.metrics.ingest_seconds.observe(time.perf_counter() - started)
+    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
+
+
+# -- drain API (authenticated with the data source's drain credential) --------------------------------
+def _bearer(request: Request) -> str:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+async def _drain_auth(request: Request) -> tuple[DataSource, str] | Response:
+    c = _collector(request)
+    source_id = request.path_params["source_id"]
+    credential = _bearer(request)
+    source = None
+    if credential and len(credential) <= MAX_TOKEN_LENGTH and len(source_id) <= MAX_TOKEN_LENGTH:
+        source = await run_sync(c.sources.check_credential, source_id, credential)
+    if source is None:
+        # One answer for "no such source" and "wrong credential": no oracle for which ids exist.
+        return error(401, "unauthorized", "the drain credential is not valid for this data source")
+    partition = request.path_params["partition"]
+    if not PARTITION_NAME.fullmatch(partition):
+        return error(400, "invalid_partition", "a partition is a stream name such as 'tickets'")
+    return source, partition
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19 and low <= int(raw) <= high):
+        raise HTTPException(400, f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+def _event_json(e: Any) -> str:
+    # payload/prev_state are stored as canonical JSON text; splice them in rather than parse and re-dump.
+    return (
+        f'{{"seq":{e.seq},"event_type":{json.dumps(e.event_type)},"event_time_ms":{e.event_time_ms},'
+        f'"org_id":{json.dumps(e.org_id)},"payload":{e.payload_json},'
+        f'"prev_state":{e.prev_state_json or "null"},"received_at_ms":{e.received_at_ms}}}'
+    )
+
+
+async def drain_events(request: Request) -> Response:
+    auth = await _drain_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    source, partition = auth
+    after_seq = _int_param(request, "after_seq", 0, 0, 2**63 - 1)
+    limit = _int_param(request, "limit", DEFAULT_PAGE_LIMIT, 1, MAX_PAGE_LIMIT)
+    events = await _collector(request).queue.read(source.id, partition, after_seq, limit)
+    next_after = events[-1].seq if events else after_seq
+    body = (
+        f'{{"partition":{json.dumps(partition)},"after_seq":{after_seq},"next_after_seq":{next_after},'
+        f'"events":[{",".join(_event_json(e) for e in events)}]}}'
+    )
+    return Response(body, media_type="application/json")
+
+
+async def drain_head(request: Request) -> Response:
+    auth = await _drain_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    source, partition = auth
+    head = await _collector(request).queue.head(source.id, partition)
+    return JSONResponse({"partition": partition, "head_seq": head})
+
+
+async def drain_ack(request: Request) -> Response:
+    auth = await _drain_auth(request)
+    if isinstance(auth, Response):
+        return auth
+    source, partition = auth
+    raw = await _read_limited(request, 4096)
+    try:
+        body = json.loads(raw or b"")
+        upto = body["upto_seq"]
+        if isinstance(upto, bool) or not isinstance(upto, int) or not 0 <= upto < 2**63:
+            raise ValueError
+    except (ValueError, TypeError, KeyError, RecursionError):
+        return error(400, "invalid_ack", 'send {"upto_seq": <non-negative integer>}')
+    try:
+        deleted = await _collector(request).queue.acknowledge(source.id, partition, upto)
+    except AckBeyondHead as exc:
+        return error(409, "ack_beyond_head", str(exc))
+    except QueueUnavailable:
+        log.exception("acknowledge failed", extra={"source": source.id})
+        return error(503, "storage_unavailable", "the queue could not record the acknowledgement")
+    log.info("acknowledged", extra={"source": source.id, "partition": partition, "upto_seq": upto, "deleted": deleted})
+    return JSONResponse({"partition": partition, "acknowledged_seq": upto, "deleted": deleted})
+
+
+# -- admin API (the "Generate Service URL" step over HTTP) ---------------------------------------------
+def _admin_ok(request: Request) -> bool:
+    expected = _collector(request).settings.admin_token
+    if not expected:
+        return False
+    return hmac.compare_digest(_bearer(request).encode("utf-8", "surrogatepass"), expected.encode())
+
+
+def _base_url(request: Request) -> str:
+    # Configured base wins; otherwise the request's own (scheme/client fixed up by uvicorn's proxy
+    # headers support when --proxy-headers is on).
+    configured = _collector(request).settings.public_base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def issued_json(settings: Settings, base_url: str | None, issued: IssuedSecrets) -> dict[str, Any]:
+    out: dict[str, Any] = {"data_source_id": issued.source.id, "org_id": issued.source.org_id,
+                           "name": issued.source.name}
+    if issued.url_token is not None:
+        out["service_url"] = settings.service_url(base_url, issued.url_token) if base_url else None
+        out["service_path"] = f"{HOOK_PREFIX}{issued.url_token}"
+    if issued.drain_credential is not None:
+        out["drain_credential"] = issued.drain_credential
+    return out
+
+
+async def admin(request: Request) -> Response:
+    c = _collector(request)
+    if not _admin_ok(request):
+        # 404, not 401: do not advertise that an admin API exists.
+        return error(404, "not_found", "Not Found")
+    action = request.path_params.get("action")
+    source_id = request.path_params.get("source_id")
+    if request.method == "GET":
+        sources = await run_sync(c.sources.list)
+        return JSONResponse({"sources": [s.to_json() for s in sources]})
+    try:
+        if source_id is None:
+            raw = await _read_limited(request, 4096)
+            try:
+                body = json.loads(raw or b"{}")
+                org_id = validate_org_id(str(body["org_id"]))
+                name = str(body.get("name") or "")
+            except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+                return error(400, "invalid_request", 'send {"org_id": "<Zoho org id>", "name": "<optional>"}')
+            issued = await run_sync(c.sources.create, org_id, name)
+            log.info("data source created", extra={"source": issued.source.id, "org": org_id})
+            status = 201
+        elif action == "rotate-url":
+            issued = await run_sync(c.sources.rotate_url, source_id)
+            log.info("service URL rotated", extra={"source": source_id})
+            status = 200
+        elif action == "rotate-credential":
+            issued = await run_sync(c.sources.rotate_credential, source_id)
+            log.info("drain credential rotated", extra={"source": source_id})
+            status = 200
+        else:
+            return error(404, "not_found", "Not Found")
+    except UnknownSource:
+        return error(404, "unknown_source", "no such data source")
+    return JSONResponse(issued_json(c.settings, _base_url(request), issued), status_code=status)
+
+
+# -- operations ------------------------------------------------------------------------------------
+async def health(request: Request) -> Response:
+    try:
+        await _collector(request).queue.head("", "health")
+    except Exception:  # any storage failure means "not healthy", never a 500
+        return JSONResponse({"status": "unavailable"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    c = _collector(request)
+    stats = await c.queue.stats()
+    body = await run_sync(c.metrics.render, stats)
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+    return JSONResponse(
+        {"error": codes.get(exc.status_code, "error"), "message": exc.detail},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+class AccessLog:
+    """Logs each request with the service-URL token redacted (uvicorn's access log would print it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            path = scope.get("path", "")
+            if path.startswith(HOOK_PREFIX):
+                path = HOOK_PREFIX + "<token>"
+            elif len(path) > 200:
+                path = path[:200] + "…"
+            client = scope.get("client")
+            log.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": path,
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client": client[0] if client else None,
+                },
+            )
+
+
+def create_app(
+    settings: Settings,
+    queue: EventQueue | None = None,
+    sources: SourceRegistry | None = None,
+    verifier: JwtVerifier | None = None,
+) -> Starlette:
+    """Build the app. Storage defaults to SQLite files in settings.data_dir; tests may inject others."""
+    queue = queue or SQLiteEventQueue(settings.queue_path)
+    owns_sources = sources is None
+    sources = sources or SQLiteSourceRegistry(settings.sources_path)
+    if verifier is None and settings.jwt_enabled:
+        verifier = JwtVerifier(settings.jwks_url, settings.jwks_file)
+    collector = Collector(settings, queue, sources, Metrics(), verifier)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await queue.start()
+        log.info("collector started", extra={"data_dir": str(settings.data_dir), "jwt": verifier is not None})
+        try:
+            yield
+        finally:
+            # uvicorn has finished the in-flight requests by now; close() still commits queued writes.
+            await queue.close()
+            if owns_sources and isinstance(sources, SQLiteSourceRegistry):
+                sources.close()
+            log.info("collector stopped")
+
+    drain = "/v1/sources/{source_id}/partitions/{partition}"
+    routes = [
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route(HOOK_PREFIX + "{token}", hook_probe, methods=["GET", "HEAD"]),
+        Route(HOOK_PREFIX + "{token}", hook_post, methods=["POST"]),
+        Route(drain + "/head", drain_head, methods=["GET"]),
+        Route(drain + "/events", drain_events, methods=["GET"]),
+        Route(drain + "/ack", drain_ack, methods=["POST"]),
+        Route("/admin/sources", admin, methods=["GET", "POST"]),
+        Route("/admin/sources/{source_id}/{action}", admin, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    app.state.collector = collector
+    app.add_middleware(AccessLog)
+    return app

@@ -1,0 +1,186 @@
+"""SQLiteEventQueue: durable appends, ordering, duplicates, acknowledgement and isolation between sources."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from source_zoho_desk.collector.events import normalise
+from source_zoho_desk.collector.queue import AckBeyondHead, SQLiteEventQueue
+
+
+def ev(event_type="Ticket_Update", entity="1", t=1, org="1"):
+    return normalise({"eventType": event_type, "eventTime": t, "orgId": org, "payload": {"id": entity}}, org, 0)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def path(tmp_path):
+    return tmp_path / "q.db"
+
+
+async def with_queue(path, body):
+    q = SQLiteEventQueue(path)
+    await q.start()
+    try:
+        return await body(q)
+    finally:
+        await q.close()
+
+
+def test_append_read_in_order_by_partition(path):
+    async def body(q):
+        r = await q.append("a", [ev(t=1), ev("Contact_Add", t=2), ev(t=3), ev("Nope_Add", t=4)], 100)
+        assert (r.stored, r.duplicates, r.by_partition) == (4, 0, {"tickets": 2, "contacts": 1, "unknown": 1})
+        tickets = await q.read("a", "tickets", 0, 10)
+        assert [e.event_time_ms for e in tickets] == [1, 3]
+        assert tickets[0].seq < tickets[1].seq
+        assert [e.event_type for e in await q.read("a", "unknown", 0, 10)] == ["Nope_Add"]
+        assert [e.event_time_ms for e in await q.read("a", "tickets", tickets[0].seq, 10)] == [3]
+        assert len(await q.read("a", "tickets", 0, 1)) == 1
+        assert await q.head("a", "tickets") == tickets[1].seq
+        assert await q.head("a", "accounts") == 0
+
+    run(with_queue(path, body))
+
+
+def test_duplicates_are_stored_once_across_batches_and_within(path):
+    async def body(q):
+        assert (await q.append("a", [ev(t=1), ev(t=1)], 1)).stored == 1
+        r = await q.append("a", [ev(t=1), ev(t=2)], 2)
+        assert (r.stored, r.duplicates) == (1, 1)
+        # the same event for another data source is not a duplicate
+        assert (await q.append("b", [ev(t=1)], 3)).stored == 1
+        assert len(await q.read("a", "tickets", 0, 10)) == 2
+
+    run(with_queue(path, body))
+
+
+def test_duplicate_of_an_acknowledged_event_is_still_recognised(path):
+    async def body(q):
+        await q.append("a", [ev(t=1)], 1)
+        head = await q.head("a", "tickets")
+        assert await q.acknowledge("a", "tickets", head) == 1
+        assert (await q.append("a", [ev(t=1)], 2)).duplicates == 1
+        assert await q.read("a", "tickets", 0, 10) == []
+
+    run(with_queue(path, body))
+
+
+def test_acknowledge_deletes_only_its_own_source_and_partition(path):
+    async def body(q):
+        await q.append("a", [ev(t=1), ev(t=2), ev("Contact_Add", t=3)], 1)
+        await q.append("b", [ev(t=1), ev(t=2)], 1)
+        a = await q.read("a", "tickets", 0, 10)
+        assert await q.acknowledge("a", "tickets", a[0].seq) == 1
+        assert [e.seq for e in await q.read("a", "tickets", 0, 10)] == [a[1].seq]
+        assert len(await q.read("a", "contacts", 0, 10)) == 1
+        assert len(await q.read("b", "tickets", 0, 10)) == 2
+        # acknowledging with b's name cannot touch a's rows either
+        top = await q.head("a", "contacts")
+        await q.acknowledge("b", "contacts", top)
+        assert len(await q.read("a", "contacts", 0, 10)) == 1
+
+    run(with_queue(path, body))
+
+
+def test_head_never_goes_back_after_acknowledging_everything(path):
+    async def body(q):
+        await q.append("a", [ev(t=1), ev(t=2)], 1)
+        head = await q.head("a", "tickets")
+        await q.acknowledge("a", "tickets", head)
+        assert await q.head("a", "tickets") == head
+        await q.append("a", [ev(t=3)], 1)
+        new = await q.read("a", "tickets", head, 10)
+        assert len(new) == 1 and new[0].seq > head
+        await q.acknowledge("a", "tickets", 1)  # an older ack is harmless
+        assert await q.head("a", "tickets") == new[0].seq
+
+    run(with_queue(path, body))
+
+
+def test_ack_beyond_the_last_sequence_is_refused(path):
+    async def body(q):
+        await q.append("a", [ev(t=1)], 1)
+        with pytest.raises(AckBeyondHead):
+            await q.acknowledge("a", "tickets", 10**6)
+        assert len(await q.read("a", "tickets", 0, 10)) == 1
+
+    run(with_queue(path, body))
+
+
+def test_seqs_are_never_reused_after_delete_and_restart(path):
+    async def first(q):
+        await q.append("a", [ev(t=1), ev(t=2)], 1)
+        head = await q.head("a", "tickets")
+        await q.acknowledge("a", "tickets", head)
+        return head
+
+    head = run(with_queue(path, first))
+
+    async def second(q):
+        await q.append("a", [ev(t=3)], 1)
+        return await q.read("a", "tickets", 0, 10)
+
+    assert run(with_queue(path, second))[0].seq > head
+
+
+def test_append_is_committed_when_it_returns(path):
+    async def body(q):
+        await q.append("a", [ev(t=t) for t in range(50)], 1)
+        # an independent connection (another process would see the same) finds every row
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 50
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            conn.close()
+
+    run(with_queue(path, body))
+
+
+def test_concurrent_appends_group_commit_and_all_land(path):
+    async def body(q):
+        results = await asyncio.gather(*(q.append("a", [ev(entity=str(i), t=i)], 1) for i in range(300)))
+        assert sum(r.stored for r in results) == 300
+        seqs = [e.seq for e in await q.read("a", "tickets", 0, 1000)]
+        assert len(seqs) == 300 and seqs == sorted(set(seqs))
+
+    run(with_queue(path, body))
+
+
+def test_stats_report_depth_age_and_head(path):
+    async def body(q):
+        await q.append("a", [ev(t=1), ev(t=2)], 1000)
+        await q.append("b", [ev("Contact_Add", t=1)], 2000)
+        stats = {(s.source_id, s.partition): s for s in await q.stats()}
+        assert stats[("a", "tickets")].depth == 2
+        assert stats[("a", "tickets")].oldest_received_at_ms == 1000
+        assert stats[("b", "contacts")].depth == 1
+        await q.acknowledge("b", "contacts", stats[("b", "contacts")].head_seq)
+        stats = {(s.source_id, s.partition): s for s in await q.stats()}
+        assert stats[("b", "contacts")].depth == 0 and stats[("b", "contacts")].oldest_received_at_ms is None
+
+    run(with_queue(path, body))
+
+
+def test_close_commits_everything_already_submitted(path):
+    async def body():
+        q = SQLiteEventQueue(path)
+        await q.start()
+        pending = [asyncio.ensure_future(q.append("a", [ev(t=i)], 1)) for i in range(100)]
+        await asyncio.sleep(0)  # let them enqueue
+        await q.close()
+        await asyncio.gather(*pending)
+
+    run(body())
+
+    async def count(q):
+        return len(await q.read("a", "tickets", 0, 1000))
+
+    assert run(with_queue(path, count)) == 100
