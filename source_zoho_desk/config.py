@@ -58,6 +58,61 @@ def config_error(message: str) -> AirbyteTracedException:
     return AirbyteTracedException(message=message, internal_message=message, failure_type=FailureType.config_error)
 
 
+INCREMENTAL_MODES = ("polling", "webhook", "webhook_and_polling")
+DEFAULT_LOOKBACK_MINUTES = 10
+
+
+@dataclass(frozen=True)
+class IncrementalSettings:
+    """How incremental streams learn about changes: the collector's queue, Zoho's search API, or both."""
+
+    mode: str = "polling"
+    collector_url: str | None = None
+    collector_credential: str | None = None
+    data_source_id: str | None = None
+    polling_lookback_minutes: int = DEFAULT_LOOKBACK_MINUTES
+
+    @property
+    def uses_webhooks(self) -> bool:
+        return self.mode in ("webhook", "webhook_and_polling")
+
+    @property
+    def uses_polling(self) -> bool:
+        return self.mode in ("polling", "webhook_and_polling")
+
+    @classmethod
+    def from_mapping(cls, value: Any) -> IncrementalSettings:
+        if value in (None, {}):
+            return cls()
+        if not isinstance(value, Mapping):
+            raise config_error("incremental must be an object, e.g. {\"mode\": \"polling\"}.")
+        mode = str(value.get("mode") or "polling")
+        if mode not in INCREMENTAL_MODES:
+            raise config_error(f"incremental.mode '{mode}' is not one of {', '.join(INCREMENTAL_MODES)}.")
+        lookback = value.get("polling_lookback_minutes", DEFAULT_LOOKBACK_MINUTES)
+        if isinstance(lookback, bool) or not isinstance(lookback, int) or not 0 <= lookback <= 1440:
+            raise config_error(
+                f"incremental.polling_lookback_minutes must be a whole number of minutes, 0–1440 (got {lookback!r})."
+            )
+        settings = cls(
+            mode=mode,
+            collector_url=_optional_text(value, "collector_url", "incremental."),
+            collector_credential=_optional_text(value, "collector_credential", "incremental."),
+            data_source_id=_optional_text(value, "data_source_id", "incremental."),
+            polling_lookback_minutes=lookback,
+        )
+        if settings.uses_webhooks:
+            for key in ("collector_url", "collector_credential", "data_source_id"):
+                if not getattr(settings, key):
+                    raise config_error(
+                        f"incremental.{key} is required when incremental.mode is '{mode}': run "
+                        "`source-zoho-desk collector create-source --org-id <org_id>` on the collector and copy "
+                        "the collector URL, data source id and drain credential it prints (or set mode to polling)."
+                    )
+            _url({"collector_url": settings.collector_url}, "collector_url", "", prefix="incremental.")
+        return settings
+
+
 @dataclass(frozen=True)
 class ZohoDeskConfig:
     """The validated config every part of the source reads from."""
@@ -72,6 +127,7 @@ class ZohoDeskConfig:
     accounts_url: str
     start_date: datetime | None
     page_size: int
+    incremental: IncrementalSettings = IncrementalSettings()
 
     @property
     def token_url(self) -> str:
@@ -118,6 +174,7 @@ class ZohoDeskConfig:
             accounts_url=_url(config, "accounts_url", dc.accounts_url),
             start_date=_start_date(config.get("start_date")),
             page_size=_page_size(config.get("page_size", DEFAULT_PAGE_SIZE)),
+            incremental=IncrementalSettings.from_mapping(config.get("incremental")),
         )
 
 
@@ -130,22 +187,23 @@ def _required_text(credentials: Mapping[str, Any], key: str) -> str:
     return value
 
 
-def _optional_text(credentials: Mapping[str, Any], key: str) -> str | None:
-    value = credentials.get(key)
+def _optional_text(section: Mapping[str, Any], key: str, prefix: str = "credentials.") -> str | None:
+    value = section.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise config_error(f"credentials.{key} must be a string.")
+        raise config_error(f"{prefix}{key} must be a string.")
     return value.strip() or None
 
 
-def _url(config: Mapping[str, Any], key: str, default: str) -> str:
+def _url(config: Mapping[str, Any], key: str, default: str, prefix: str = "") -> str:
     value = config.get(key)
     if not value:
         return default
     parsed = urlparse(str(value))
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise config_error(f"{key} '{value}' is not an http(s) URL; leave it empty to use the data centre's default.")
+        hint = "" if prefix else "; leave it empty to use the data centre's default"
+        raise config_error(f"{prefix}{key} '{value}' is not an http(s) URL{hint}.")
     return str(value).rstrip("/")
 
 

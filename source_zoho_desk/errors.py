@@ -49,8 +49,16 @@ def _fail(message: str, failure_type: FailureType) -> ErrorResolution:
 class ZohoErrorHandler(ErrorHandler):
     """Interprets Zoho Desk responses for one stream; `scope` names the OAuth scope the stream needs."""
 
-    def __init__(self, logger: logging.Logger, stream_name: str, scope: str, ignore_not_found: bool = False) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        stream_name: str,
+        scope: str,
+        ignore_not_found: bool = False,
+        skip_forbidden: bool = True,
+    ) -> None:
         self._logger = logger
+        self._skip_forbidden = skip_forbidden
         self._stream_name = stream_name
         self._scope = scope
         self._ignore_not_found = ignore_not_found
@@ -100,6 +108,8 @@ class ZohoErrorHandler(ErrorHandler):
                 FailureType.config_error,
             )
         if code in NOT_PERMITTED or (status == 403 and not code):
+            if not self._skip_forbidden:
+                return _fail(self._not_permitted_message(code, message, body), FailureType.config_error)
             self._logger.warning(self._not_permitted_message(code, message, body))
             return ErrorResolution(response_action=ResponseAction.IGNORE)
         if status == 404 and self._ignore_not_found:
@@ -130,6 +140,11 @@ class ZohoErrorHandler(ErrorHandler):
 
     def _not_permitted_message(self, code: str, message: str, body: Mapping[str, Any]) -> str:
         stream = self._stream_name
+        if not self._skip_forbidden:
+            return (
+                f"Stream {stream} cannot poll Zoho's search API ({code or 'HTTP 403'}: {message}): the token needs "
+                f"{self._scope}. Generate a grant code with that scope, or set incremental.mode to webhook."
+            )
         if code == "LICENSE_ACCESS_LIMITED":
             feature = body.get("feature") or "this feature"
             edition = body.get("editionType") or "your"

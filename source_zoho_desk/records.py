@@ -1,4 +1,4 @@
-"""Record normalisation: Zoho sends times as ISO-8601 strings or epoch milliseconds; records carry ISO-8601 UTC."""
+"""Record normalisation: times (ISO strings or epoch ms from Zoho) become ISO-8601 UTC, numeric ids strings."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+MAX_DEPTH = 4
 
 
 def iso_from_epoch_ms(value: int | float) -> str:
@@ -24,8 +26,9 @@ def normalise_time(value: Any) -> Any:
     return value
 
 
-def _is_time(schema: Mapping[str, Any]) -> bool:
-    return schema.get("format") == "date-time"
+def _types(schema: Mapping[str, Any]) -> set[str]:
+    declared = schema.get("type")
+    return {declared} if isinstance(declared, str) else set(declared or [])
 
 
 def _properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -33,31 +36,62 @@ def _properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
     return props if isinstance(props, Mapping) else {}
 
 
-@dataclass(frozen=True)
-class TimeFields:
-    """The date-time fields of a stream schema as a small tree, walked once per record."""
+def _item_properties(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    items = schema.get("items")
+    return _properties(items) if isinstance(items, Mapping) else {}
 
-    here: frozenset[str] = frozenset()
-    nested: Mapping[str, TimeFields] = field(default_factory=dict)
+
+@dataclass(frozen=True)
+class RecordShape:
+    """The fields of a stream schema that need normalising, as a small tree walked once per record."""
+
+    times: frozenset[str] = frozenset()
+    strings: frozenset[str] = frozenset()  # Zoho types ids and counts as string-or-int64: emit strings
+    objects: Mapping[str, RecordShape] = field(default_factory=dict)
+    arrays: Mapping[str, RecordShape] = field(default_factory=dict)
 
     @classmethod
-    def from_schema(cls, schema: Mapping[str, Any], depth: int = 0) -> TimeFields:
-        here = frozenset(name for name, sub in _properties(schema).items() if _is_time(sub))
-        nested: dict[str, TimeFields] = {}
-        if depth < 3:
-            for name, sub in _properties(schema).items():
-                child = cls.from_schema(sub, depth + 1) if _properties(sub) else None
-                if child and (child.here or child.nested):
-                    nested[name] = child
-        return cls(here, nested)
+    def from_schema(cls, schema: Mapping[str, Any], depth: int = 0) -> RecordShape:
+        props = _properties(schema)
+        times = frozenset(name for name, sub in props.items() if sub.get("format") == "date-time")
+        strings = frozenset(
+            name for name, sub in props.items()
+            if _types(sub) & {"string"} and not _types(sub) & {"integer", "number"} and name not in times
+        )
+        objects: dict[str, RecordShape] = {}
+        arrays: dict[str, RecordShape] = {}
+        if depth < MAX_DEPTH:
+            for name, sub in props.items():
+                if _properties(sub):
+                    child = cls.from_schema(sub, depth + 1)
+                    if child:
+                        objects[name] = child
+                elif _item_properties(sub):
+                    child = cls.from_schema(sub["items"], depth + 1)
+                    if child:
+                        arrays[name] = child
+        return cls(times, strings, objects, arrays)
+
+    def __bool__(self) -> bool:
+        return bool(self.times or self.strings or self.objects or self.arrays)
 
     def normalise(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for name in self.here:
+        for name in self.times:
             value = record.get(name)
             if value is not None:
                 record[name] = normalise_time(value)
-        for name, child in self.nested.items():
+        for name in self.strings:
+            value = record.get(name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                record[name] = str(value)
+        for name, child in self.objects.items():
             value = record.get(name)
             if isinstance(value, MutableMapping):
                 child.normalise(value)
+        for name, child in self.arrays.items():
+            value = record.get(name)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, MutableMapping):
+                        child.normalise(item)
         return record

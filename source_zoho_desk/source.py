@@ -13,8 +13,9 @@ from airbyte_cdk.sources.streams import Stream
 
 from source_zoho_desk.auth import ZohoOAuthAuthenticator, resolve_refresh_token
 from source_zoho_desk.check import check_desk_access
-from source_zoho_desk.config import ZohoDeskConfig
+from source_zoho_desk.config import IncrementalSettings, ZohoDeskConfig
 from source_zoho_desk.credits import CreditMeter
+from source_zoho_desk.queue_client import QueueClient
 from source_zoho_desk.streams.base import StreamContext
 from source_zoho_desk.streams.children import TicketAttachments, TicketComments, TicketThreads, TicketTimeEntries
 from source_zoho_desk.streams.tables import (
@@ -58,6 +59,13 @@ STREAM_CLASSES = (
 )
 
 
+def queue_client(settings: IncrementalSettings) -> QueueClient | None:
+    if not settings.uses_webhooks:
+        return None
+    assert settings.collector_url and settings.collector_credential and settings.data_source_id
+    return QueueClient(settings.collector_url, settings.collector_credential, settings.data_source_id)
+
+
 class SourceZohoDesk(AbstractSource):
     """Zoho Desk as an Airbyte source. One authenticator and one credit meter per process."""
 
@@ -73,6 +81,7 @@ class SourceZohoDesk(AbstractSource):
                 config=settings,
                 authenticator=ZohoOAuthAuthenticator(settings, refresh_token),
                 meter=CreditMeter(),
+                queue=queue_client(settings.incremental),
             )
         return self._context
 

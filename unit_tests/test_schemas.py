@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator, FormatChecker
 
-from source_zoho_desk.records import TimeFields
+from source_zoho_desk.records import RecordShape
 from tools.generate_schemas import STREAMS, generate
 from unit_tests.test_oas_facts import oas_dir_or_skip
 
@@ -159,7 +159,7 @@ def _zoho_ticket() -> dict[str, Any]:
 
 def test_normalised_record_validates():
     schema = load("tickets")
-    record = TimeFields.from_schema(schema).normalise(_zoho_ticket())
+    record = RecordShape.from_schema(schema).normalise(_zoho_ticket())
     assert record["createdTime"] == "2017-10-12T13:11:50.000Z"
     assert record["dueDate"] == "2017-11-04T07:03:09.000Z"
     Draft7Validator(schema, format_checker=FORMATS).validate(record)
@@ -169,8 +169,10 @@ def test_schema_rejects_what_the_connector_must_fix():
     validator = Draft7Validator(load("tickets"), format_checker=FORMATS)
     raw = _zoho_ticket()
     assert not validator.is_valid(raw), "epoch-ms times must be normalised before emitting"
-    fixed = TimeFields.from_schema(load("tickets")).normalise(_zoho_ticket())
+    fixed = RecordShape.from_schema(load("tickets")).normalise(_zoho_ticket())
     assert not validator.is_valid({**fixed, "id": 18944000000336005}), "ids must be emitted as strings"
+    as_ints = RecordShape.from_schema(load("tickets")).normalise({**_zoho_ticket(), "id": 18944000000336005})
+    assert as_ints["id"] == "18944000000336005", "the connector turns int64 ids into strings"
     assert not validator.is_valid({**fixed, "modifiedTime": "yesterday"})
 
 
@@ -186,7 +188,7 @@ def test_child_record_validates():
         "commenter": {"id": "1892000000042001", "name": "Jade"},
         "attachments": [{"id": "4000000007007", "name": "a.png", "size": "1024"}],
     }
-    TimeFields.from_schema(schema).normalise(record)
+    RecordShape.from_schema(schema).normalise(record)
     assert record["commentedTime"] == "2014-11-28T10:25:13.000Z"
     Draft7Validator(schema, format_checker=FORMATS).validate(record)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
@@ -16,7 +17,8 @@ from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, Err
 from source_zoho_desk.config import ZohoDeskConfig
 from source_zoho_desk.credits import CreditMeter
 from source_zoho_desk.errors import ZohoBackoffStrategy, ZohoErrorHandler
-from source_zoho_desk.records import TimeFields
+from source_zoho_desk.queue_client import QueueClient
+from source_zoho_desk.records import RecordShape
 
 REQUEST_TIMEOUT_SECONDS = 120
 
@@ -28,6 +30,9 @@ class StreamContext:
     config: ZohoDeskConfig
     authenticator: requests.auth.AuthBase
     meter: CreditMeter
+    queue: QueueClient | None = None
+    # One "now" per sync, so every stream's polling window ends at the same instant.
+    sync_started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 class ZohoDeskStream(HttpStream, ABC):
@@ -41,13 +46,16 @@ class ZohoDeskStream(HttpStream, ABC):
     path_template: ClassVar[str]
     list_key: ClassVar[str] = "data"
     page_limit: ClassVar[int | None] = 100  # None: the endpoint rejects from/limit (one page holds all)
+    page_minimum: ClassVar[int] = 1  # /agents rejects a limit below 10
+    first_offset: ClassVar[int] = 0  # the OAS gives /accounts and /articles a 1-based `from`
     scope: ClassVar[str] = "Desk.basic.READ"
     static_params: ClassVar[Mapping[str, str]] = {}
     ignore_not_found: ClassVar[bool] = False
+    skip_forbidden: ClassVar[bool] = True  # False where skipping would silently lose data (search)
 
     def __init__(self, context: StreamContext) -> None:
-        super().__init__(authenticator=context.authenticator)
         self.context = context
+        super().__init__(authenticator=context.authenticator)
 
     @property
     def url_base(self) -> str:
@@ -57,7 +65,7 @@ class ZohoDeskStream(HttpStream, ABC):
     def page_size(self) -> int | None:
         if self.page_limit is None:
             return None
-        return min(self.context.config.page_size, self.page_limit)
+        return max(self.page_minimum, min(self.context.config.page_size, self.page_limit))
 
     def path(self, *, stream_slice: Mapping[str, Any] | None = None, **_: Any) -> str:
         return self.path_template.format(**(stream_slice or {}))
@@ -77,7 +85,7 @@ class ZohoDeskStream(HttpStream, ABC):
         params: dict[str, Any] = dict(self.static_params)
         params.update(self.slice_params(stream_slice or {}))
         if self.page_size is not None:
-            params["from"] = (next_page_token or {}).get("from", 0)
+            params["from"] = (next_page_token or {}).get("from", self.first_offset)
             params["limit"] = self.page_size
         return params
 
@@ -101,11 +109,11 @@ class ZohoDeskStream(HttpStream, ABC):
 
     def transform(self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         """Normalise a raw Zoho record to the stream's schema (times as ISO-8601 UTC)."""
-        return self.time_fields.normalise(record)
+        return self.shape.normalise(record)
 
     @cached_property
-    def time_fields(self) -> TimeFields:
-        return TimeFields.from_schema(self.get_json_schema())
+    def shape(self) -> RecordShape:
+        return RecordShape.from_schema(self.get_json_schema())
 
     def _items(self, response: requests.Response) -> list[MutableMapping[str, Any]]:
         # parse_response and next_page_token both need the page; parse its JSON once.
@@ -120,6 +128,14 @@ class ZohoDeskStream(HttpStream, ABC):
         response._zoho_items = items  # type: ignore[attr-defined]
         return items
 
+    def get_json_schema(self) -> Mapping[str, Any]:
+        schema = dict(super().get_json_schema())
+        schema.setdefault(
+            "description",
+            f"Full refresh only: Zoho Desk offers no change signal (webhook event or search) for {self.name}.",
+        )
+        return schema
+
     def read_all(self, stream_slice: Mapping[str, Any] | None = None) -> Iterable[Mapping[str, Any]]:
         """Every page of one slice, outside Airbyte's per-page checkpointing (used to walk parent tables)."""
         yield from self._read_pages(
@@ -129,7 +145,13 @@ class ZohoDeskStream(HttpStream, ABC):
         )
 
     def get_error_handler(self) -> ErrorHandler:
-        return ZohoErrorHandler(self.logger, self.name, self.scope, ignore_not_found=self.ignore_not_found)
+        return ZohoErrorHandler(
+            self.logger,
+            self.name,
+            self.scope,
+            ignore_not_found=self.ignore_not_found,
+            skip_forbidden=self.skip_forbidden,
+        )
 
     def get_backoff_strategy(self) -> BackoffStrategy:
         return ZohoBackoffStrategy()

@@ -1,4 +1,4 @@
-"""One small declarative class per Zoho Desk table: name, path, page maximum and the OAuth scope it needs."""
+"""One small declarative class per Zoho Desk table: name, path, page maximum, scope and its change signals."""
 
 from __future__ import annotations
 
@@ -6,28 +6,34 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from source_zoho_desk.streams.base import ZohoDeskStream
+from source_zoho_desk.streams.incremental import UPDATED_AT, IncrementalZohoStream
 
 # Modules with their own fields and layouts (names as Zoho's `module` parameter spells them).
 FIELD_MODULES = ("tickets", "contacts", "accounts", "tasks", "calls", "events", "products", "contracts", "timeEntry")
 
 
-class Tickets(ZohoDeskStream):
+class Tickets(IncrementalZohoStream):
     name = "tickets"
     path_template = "tickets"
     scope = "Desk.tickets.READ"
+    webhook_partition = "tickets"
+    search_path = "tickets/search"
 
 
-class Departments(ZohoDeskStream):
+class Departments(IncrementalZohoStream):
     name = "departments"
     path_template = "departments"
     page_limit = 200
     scope = "Desk.basic.READ"
+    webhook_partition = "departments"
+    cursor_name = UPDATED_AT
 
 
-class Products(ZohoDeskStream):
+class Products(IncrementalZohoStream):
     name = "products"
     path_template = "products"
     scope = "Desk.products.READ"
+    search_path = "products/search"
 
 
 class Contracts(ZohoDeskStream):
@@ -36,25 +42,33 @@ class Contracts(ZohoDeskStream):
     scope = "Desk.contracts.READ"
 
 
-class Contacts(ZohoDeskStream):
+class Contacts(IncrementalZohoStream):
     name = "contacts"
     path_template = "contacts"
     page_limit = 99
     scope = "Desk.contacts.READ"
+    webhook_partition = "contacts"
+    search_path = "contacts/search"
 
 
-class Accounts(ZohoDeskStream):
+class Accounts(IncrementalZohoStream):
     name = "accounts"
     path_template = "accounts"
     page_limit = 99
+    first_offset = 1
     scope = "Desk.contacts.READ"
+    webhook_partition = "accounts"
+    search_path = "accounts/search"
 
 
-class Agents(ZohoDeskStream):
+class Agents(IncrementalZohoStream):
     name = "agents"
     path_template = "agents"
     page_limit = 200
+    page_minimum = 10
     scope = "Desk.basic.READ"
+    webhook_partition = "agents"
+    cursor_name = UPDATED_AT
 
 
 class Teams(ZohoDeskStream):
@@ -65,38 +79,46 @@ class Teams(ZohoDeskStream):
     scope = "Desk.basic.READ"
 
 
-class Tasks(ZohoDeskStream):
+class Tasks(IncrementalZohoStream):
     name = "tasks"
     path_template = "tasks"
     page_limit = 99
     scope = "Desk.activities.tasks.READ"
+    webhook_partition = "tasks"
+    search_path = "tasks/search"
 
 
-class Calls(ZohoDeskStream):
+class Calls(IncrementalZohoStream):
     name = "calls"
     path_template = "calls"
     page_limit = 99
     scope = "Desk.activities.calls.READ"
+    webhook_partition = "calls"
+    search_path = "calls/search"
 
 
-class Events(ZohoDeskStream):
+class Events(IncrementalZohoStream):
     name = "events"
     path_template = "events"
     page_limit = 99
     scope = "Desk.activities.events.READ"
+    webhook_partition = "events"
+    search_path = "events/search"
 
 
-class Articles(ZohoDeskStream):
+class Articles(IncrementalZohoStream):
     name = "articles"
     path_template = "articles"
     page_limit = 50
+    first_offset = 1
     scope = "Desk.articles.READ"
+    webhook_partition = "articles"
+    search_path = "articles/search"
 
 
 class OrganizationModules(ZohoDeskStream):
     name = "organization_modules"
     path_template = "organizationModules"
-    list_key = "modules"
     page_limit = None
     scope = "Desk.basic.READ"
 
