@@ -89,7 +89,7 @@ start_service() {
   rm -f "$sock"
   log "starting podman system service on unix://$sock"
   setsid podman system service --time=0 "unix://$sock" \
-    </dev/null >"$work/podman-service.log" 2>&1 &
+    </dev/null >"$work/podman-service.log" 2>&1 9>&- &
   echo $! >"$pidfile"
   for _ in $(seq 1 60); do
     if [ -S "$sock" ] && engine_answers "unix://$sock"; then
@@ -182,6 +182,11 @@ cmd_stop() {
   fi
 }
 
+cmd_base_image() {
+  write_confs
+  ensure_base_image
+}
+
 cmd_status() {
   if [ -S "$sock" ] && engine_answers "unix://$sock"; then
     echo "running: unix://$sock"
@@ -191,10 +196,17 @@ cmd_status() {
   fi
 }
 
+with_lock() { # one start/stop at a time per work folder (engineers share a work tree)
+  mkdir -p "$work"
+  exec 9>"$work/lock"
+  flock -w 600 9 || { log "timed out waiting for $work/lock"; return 1; }
+  "$@"
+}
+
 case "${1:-start}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  start) with_lock cmd_start ;;
+  stop) with_lock cmd_stop ;;
   status) cmd_status ;;
-  base-image) mkdir -p "$work"; write_confs; ensure_base_image ;;
+  base-image) with_lock cmd_base_image ;;
   *) echo "usage: $0 start|stop|status|base-image" >&2; exit 2 ;;
 esac
