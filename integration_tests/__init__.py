@@ -1,0 +1,1 @@
+"""Integration tests for source-zoho-desk, and the fake Zoho Desk server they run against."""
