@@ -36,18 +36,18 @@ base_image_name() { # the default of `ARG BASE_IMAGE=...` in the Dockerfile
 write_confs() {
   mkdir -p "$work/storage" "$work/run" "$work/tmp" "$work/conf"
   # default_ulimits = []: runc cannot apply the default rlimits here ("error setting rlimit").
-  # cgroupfs + runc: crun refuses this host's hybrid cgroups. netns = "host": a container run
-  # without --network (as the CDK's image tests run them) reaches servers on the host's 127.0.0.1.
+  # cgroupfs + runc: crun refuses this host's hybrid cgroups. tmp_dir: this service's own lock/state
+  # folder, so it never meets another podman on the machine.
   cat >"$work/conf/containers.conf" <<EOF
 [containers]
 default_ulimits = []
-netns = "host"
 
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
 runtime = "runc"
 image_copy_tmp_dir = "$work/tmp"
+tmp_dir = "$work/libpod"
 EOF
   cat >"$work/conf/storage.conf" <<EOF
 [storage]
