@@ -15,6 +15,10 @@ def run(argv: list[str] | None = None) -> None:
         from source_zoho_desk.collector.cli import main as collector_main
 
         sys.exit(collector_main(args[1:]))
+    if args and args[0] == "webhook":
+        from source_zoho_desk.webhook_cli import main as webhook_main
+
+        sys.exit(webhook_main(args[1:]))
     if args and args[0] == "exchange-code":
         from source_zoho_desk.exchange_code import main as exchange_main
 
