@@ -307,7 +307,13 @@ class DeskApi:
 
     async def fields(self, request: Request, op: Operation, pp: dict[str, str], values: dict[str, str]) -> Response:
         records = metadata.fields(self.fake.facts, self.fake.seed, self._module(values))
-        return self.envelope(None, op, records)
+        rendered = []
+        for rec in records:
+            out = self.render(None, op, rec)
+            if "allowedValues" in rec:
+                out["allowedValues"] = rec["allowedValues"]  # not in the OAS schema, but Zoho sends it
+            rendered.append(out)
+        return ok({"data": rendered})
 
     async def layouts(self, request: Request, op: Operation, pp: dict[str, str], values: dict[str, str]) -> Response:
         fake = self.fake

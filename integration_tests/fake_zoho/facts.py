@@ -118,7 +118,10 @@ def _check_value(name: str, raw: str, spec: dict[str, Any]) -> None:
             raise _invalid(name)
         return
     enum = spec.get("enum")
-    if enum and raw not in enum:
+    # A leading '-' sorts descending on every sortBy (notes sections 3 and 4), even where the OAS enum
+    # lists only the ascending names.
+    value = raw[1:] if name == "sortBy" and raw.startswith("-") else raw
+    if enum and raw not in enum and value not in enum:
         raise _invalid(name)
 
 

@@ -68,7 +68,8 @@ def fields(facts: Facts, seed: int, module: str) -> list[Record]:
         }
         if module == "tickets" and name == "status":
             values["type"] = "Picklist"
-            values["allowedValues"] = [
+            # The OAS calls the list pickListValues; connectors in the wild read allowedValues: send both.
+            values["pickListValues"] = values["allowedValues"] = [
                 {"value": v, "statusType": t} for v, t in (("Open", "Open"), ("On Hold", "On Hold"),
                                                            ("Escalated", "Open"), ("Closed", "Closed"))
             ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from integration_tests.fake_zoho.facts import Facts
@@ -16,6 +17,7 @@ Record = dict[str, Any]
 T0_MS = 1_704_067_200_000  # 2024-01-01T00:00:00.000Z
 STEP_MS = 60_000
 MODIFIED_OFFSET_MS = 6 * 3_600_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CHILD_SLOTS = 1000  # child index = parent index * CHILD_SLOTS + position under that parent
 
 
@@ -105,9 +107,18 @@ def parse_id(value: str, seed: int, code: int) -> int | None:
     return int(value[3:])
 
 
+@cache
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86_400, UTC).strftime("%Y-%m-%dT")
+
+
 def iso(ms: int) -> str:
-    """Zoho's timestamp form: ISO-8601 UTC with milliseconds."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Zoho's timestamp form: ISO-8601 UTC with milliseconds (day prefix cached: this is the hot path)."""
+    days, rest = divmod(ms, 86_400_000)
+    seconds, millis = divmod(rest, 1000)
+    minutes, sec = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{_day(days)}{hours:02d}:{minute:02d}:{sec:02d}.{millis:03d}Z"
 
 
 def parse_iso(text: str) -> int:
@@ -115,7 +126,11 @@ def parse_iso(text: str) -> int:
     text = text.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    return int(datetime.fromisoformat(text).timestamp() * 1000)
+    # Integer arithmetic: float timestamps lose a millisecond now and then.
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(milliseconds=1)
 
 
 def mix(*parts: int) -> int:

@@ -68,7 +68,6 @@ class FakeZoho:
         self.accept_bearer = False
         self.enforce_required_params = True
         self.search_max_from = defaults.SEARCH_MAX_FROM
-        self.edition = defaults.EDITION
         self.in_flight = 0
         self.lock = threading.Lock()
 
@@ -108,6 +107,14 @@ class FakeZoho:
     @webhook_enabled_limit.setter
     def webhook_enabled_limit(self, value: int) -> None:
         self.webhooks.enabled_limit = int(value)
+
+    @property
+    def edition(self) -> str:
+        return self.webhooks.edition
+
+    @edition.setter
+    def edition(self, value: str) -> None:
+        self.webhooks.edition = str(value)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

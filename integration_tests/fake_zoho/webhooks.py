@@ -77,8 +77,12 @@ class Webhooks:
                 spec = self.events.get(name)
                 if spec is None:
                     raise _invalid(f"The event '{name}' is not a valid subscription.", f"subscriptions/{name}")
-                if value is not None and not (spec.get("takes_filter_object") and isinstance(value, dict)):
-                    raise _invalid(f"The event '{name}' does not support filters.", f"subscriptions/{name}")
+                if value is None:
+                    continue
+                allowed_keys = set(spec.get("filters") or ()) | ({"includePrevState"} if spec.get("includePrevState")
+                                                                  else set())
+                if not (spec.get("takes_filter_object") and isinstance(value, dict)) or set(value) - allowed_keys:
+                    raise _invalid(f"The filters given for event '{name}' are not supported.", f"subscriptions/{name}")
         if "name" in body and len(str(body["name"])) > 100:
             raise _invalid("The value passed for 'name' exceeds 100 characters.", "name")
         if "isEnabled" in body and not isinstance(body["isEnabled"], bool):
@@ -89,7 +93,8 @@ class Webhooks:
         return WebhookError(403, {
             "errorCode": "LICENSE_ACCESS_LIMITED",
             "message": "You have reached the maximum number of webhooks allowed in your edition.",
-            "maxAllowedEntity": maximum, "feature": "WEBHOOKS", "editionType": self.edition, "isTrial": False,
+            # maxAllowedEntity is a digit string in OAS Common.json.
+            "maxAllowedEntity": str(maximum), "feature": "WEBHOOKS", "editionType": self.edition, "isTrial": False,
         })
 
     def _enabled_count(self, excluding: str | None = None) -> int:
