@@ -28,6 +28,10 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BUILD_TIMEOUT_S = 900
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "image_tests: the Airbyte CDK's standard tests of a connector image")
+
+
 def _no_engine(reason: str) -> None:
     extra = os.environ.get("CONTAINER_ENGINE_ERROR")
     if extra:
