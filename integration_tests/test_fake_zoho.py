@@ -298,11 +298,11 @@ def test_records_follow_oas_shape_and_relations(shared: FakeZohoServer) -> None:
     assert "modifiedTime" not in tickets[0]  # the OAS list view has no modifiedTime; search and get do
     department_ids = {d["id"] for d in s.get(shared.api_url + "/departments").json()["data"]}
     agent_ids = {a["id"] for a in walk(s, shared.api_url + "/agents", 200)}
-    contact_ids = {c["id"] for c in walk(s, shared.api_url + "/contacts", 99)}
+    contacts = {c["id"]: c for c in walk(s, shared.api_url + "/contacts", 99)}
     for t in tickets:
         assert t["departmentId"] in department_ids
         assert t["assigneeId"] in agent_ids
-        assert t["contactId"] in contact_ids
+        assert t["accountId"] == contacts[t["contactId"]]["accountId"]
         assert t["department"]["id"] == t["departmentId"]
         assert parse_iso(t["createdTime"]) > 0 and t["createdTime"].endswith("Z") and len(t["createdTime"]) == 24
     one = s.get(f"{shared.api_url}/tickets/{tickets[3]['id']}").json()
@@ -415,6 +415,22 @@ def test_update_moves_record_into_the_current_search_window(srv: FakeZohoServer)
     assert event["eventType"] == "Ticket_Update" and event["orgId"] == defaults.ORG_ID
     assert event["payload"]["subject"] == "changed" and event["prevState"]["subject"] != "changed"
     assert int(event["eventTime"]) >= int(before * 1000) - 1
+
+
+def test_search_index_delay_serves_the_previous_state() -> None:
+    clock = Clock()
+    fake = FakeZoho(clock=clock)
+    fake.configure(search_index_delay_ms=5000)
+    ticket_id = fake.ids("tickets", 1)[0]
+    fake.update("tickets", ticket_id, subject="late")
+    new = fake.create("tickets", subject="unindexed")
+    page, count = fake.data.search("tickets", {}, 0, 100)
+    by_id = {t["id"]: t for t in page}
+    assert new["id"] not in by_id and by_id[ticket_id]["subject"] != "late" and count == 60
+    clock.now += 6
+    page, count = fake.data.search("tickets", {}, 0, 100)
+    by_id = {t["id"]: t for t in page}
+    assert by_id[new["id"]]["subject"] == "unindexed" and by_id[ticket_id]["subject"] == "late" and count == 61
 
 
 def test_create_and_delete(srv: FakeZohoServer) -> None:

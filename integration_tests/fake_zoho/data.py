@@ -62,6 +62,7 @@ class Dataset:
         # Records whose departmentId no longer follows the index rule force the slow (scanning) path.
         self.moved: dict[str, set[int]] = {name: set() for name in STREAMS}
         self.changes: dict[tuple[str, str], Change] = {}
+        self.search_index_delay_ms = 0
 
     # ---- identity -------------------------------------------------------------------------------
     def spec(self, stream: str) -> StreamSpec:
@@ -183,11 +184,10 @@ class Dataset:
                         return False
                 return department is None or rec.get("departmentId") == department
 
-            deleted = set(self.deleted[stream])
             changed = [
                 (_ms(rec.get(key_name)), i, rec)
-                for i, rec in self.overlay[stream].items()
-                if i not in deleted and in_window(rec)
+                for i, rec in self._indexed_changes(stream).items()
+                if rec is not None and in_window(rec)
             ]
             changed.sort(key=lambda t: (t[0], t[1]), reverse=desc)
             key_fn = modified_ms if key_name == "modifiedTime" else created_ms
@@ -208,6 +208,24 @@ class Dataset:
             else:
                 count = sum(1 for i in range(lo, hi) if base_ok(i)) + len(changed)
             return page, count
+
+    def _indexed_changes(self, stream: str) -> dict[int, Record | None]:
+        """What the search index holds for every changed record (None: not findable).
+
+        Zoho indexes changes with a delay (notes section 4); with search_index_delay_ms set, a change
+        younger than that is not visible yet and search still serves the record's previous state.
+        """
+        code = self.spec(stream).code
+        now = self.now_ms()
+        deleted = set(self.deleted[stream])
+        view: dict[int, Record | None] = {}
+        for i in deleted | set(self.overlay[stream]):
+            change = self.changes.get((stream, make_id(self.seed, code, i)))
+            if self.search_index_delay_ms and change is not None and change.at_ms > now - self.search_index_delay_ms:
+                view[i] = change.prev
+            else:
+                view[i] = None if i in deleted else self.overlay[stream][i]
+        return view
 
     # ---- mutations ------------------------------------------------------------------------------
     def create(self, stream: str, fields: dict[str, Any], parent_id: str | None = None) -> Record:

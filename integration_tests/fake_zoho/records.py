@@ -252,6 +252,13 @@ class RecordFactory:
             pick = self.parent_index(index) % count  # a child lives in its ticket's department
         elif target == "departments" and self.spec.by_department:
             pick = index % count
+        elif field == "accountId" and "contactId" in self.template and self.spec.name != "contacts":
+            # A ticket's account is its contact's account, as in Zoho.
+            contacts = self.sizes.get("contacts", 0)
+            if contacts <= 0:
+                return None
+            contact = mix(self.seed, self.spec.code, index, len("contactId")) % contacts
+            pick = mix(self.seed, STREAMS["contacts"].code, contact, len(field)) % count
         else:
             pick = mix(self.seed, self.spec.code, index, len(field)) % count
         return make_id(self.seed, STREAMS[target].code, pick)

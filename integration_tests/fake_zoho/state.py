@@ -29,6 +29,7 @@ SETTINGS: dict[str, type] = {
     "accept_bearer": bool,
     "enforce_required_params": bool,
     "search_max_from": int,
+    "search_index_delay_ms": int,  # changes reach search only after this delay (Zoho indexes lazily)
     "token_rate_limit": bool,
     "webhook_url_validation": bool,
     "webhook_enabled_limit": int,
@@ -107,6 +108,14 @@ class FakeZoho:
     @webhook_enabled_limit.setter
     def webhook_enabled_limit(self, value: int) -> None:
         self.webhooks.enabled_limit = int(value)
+
+    @property
+    def search_index_delay_ms(self) -> int:
+        return self.data.search_index_delay_ms
+
+    @search_index_delay_ms.setter
+    def search_index_delay_ms(self, value: int) -> None:
+        self.data.search_index_delay_ms = int(value)
 
     @property
     def edition(self) -> str:
