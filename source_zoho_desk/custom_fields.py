@@ -422,10 +422,16 @@ class CustomFieldCatalog:
             return self._coercers[module]
 
     def typed_schema(self, stream_name: str, schema: Mapping[str, Any]) -> Mapping[str, Any]:
-        """A stream schema whose `cf` is typed, or `schema` itself when the stream has no module or no `cf`."""
+        """A stream schema whose `cf` is typed, or `schema` itself when the stream has no module.
+
+        A schema without `cf` (contracts: the OAS list item omits it, get-by-id has it) gains a typed `cf`
+        only when the module has custom fields, so no always-empty column appears for nothing.
+        """
         module = self.module_for(stream_name)
         properties = schema.get("properties")
-        if module is None or not isinstance(properties, Mapping) or "cf" not in properties:
+        if module is None or not isinstance(properties, Mapping):
+            return schema
+        if "cf" not in properties and not self.fields(module):
             return schema
         typed = dict(schema)  # shallow copies: the CDK caches the loaded schema file
         typed["properties"] = {**properties, "cf": self.cf_schema(module)}
