@@ -326,6 +326,7 @@ class CustomFieldCoercer:
         self.module = module
         self.invalid: Counter[str] = Counter()
         self._log = log or logger
+        self._lock = threading.Lock()  # pages may be parsed on fetch threads
 
     def __bool__(self) -> bool:
         return bool(self.fields)
@@ -358,8 +359,9 @@ class CustomFieldCoercer:
         return None
 
     def _unreadable(self, field: CustomField, kind: str, raw: Any, reason: str) -> None:
-        self.invalid[field.api_name] += 1
-        count = self.invalid[field.api_name]
+        with self._lock:
+            self.invalid[field.api_name] += 1
+            count = self.invalid[field.api_name]
         if count in _WARN_AT:
             where = f" of module {self.module}" if self.module else ""
             sample = repr(raw)
@@ -379,11 +381,16 @@ class CustomFieldCatalog:
     `fetch` returns the /organizationFields records of one module. Any error while fetching or parsing
     them is logged (WARN, naming the module and the reason) and remembered: that module's `cf` stays the
     open object for the rest of the process, so discover never fails because of custom fields.
+
+    After `max_failures` modules have failed, the rest are not asked at all: an error that reaches us has
+    already been retried by the stream (up to ten minutes), and one outage must not cost that nine times.
     """
 
-    def __init__(self, fetch: FieldFetcher, log: logging.Logger | None = None) -> None:
+    def __init__(self, fetch: FieldFetcher, log: logging.Logger | None = None, max_failures: int = 2) -> None:
         self._fetch = fetch
         self._log = log or logger
+        self._max_failures = max_failures
+        self._failures = 0
         self._fields: dict[str, list[CustomField] | None] = {}
         self._coercers: dict[str, CustomFieldCoercer] = {}
         self._lock = threading.Lock()
@@ -400,9 +407,16 @@ class CustomFieldCatalog:
             return self._fields[module]
 
     def _load(self, module: str) -> list[CustomField] | None:
+        if self._failures >= self._max_failures:
+            self._log.warning(
+                f"Not reading the custom fields of Zoho Desk module {module!r}: {self._failures} modules already "
+                "failed; its cf column stays an untyped object."
+            )
+            return None
         try:
             return parse_fields(self._fetch(module))
         except Exception as exc:  # any failure here must leave cf open, never fail discover or read
+            self._failures += 1
             self._log.warning(
                 f"Could not read the custom fields of Zoho Desk module {module!r} "
                 f"({type(exc).__name__}: {exc}); its cf column stays an untyped object."

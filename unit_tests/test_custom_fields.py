@@ -411,3 +411,35 @@ def test_a_schema_without_cf_gains_a_typed_cf_only_when_the_module_has_custom_fi
     Draft7Validator.check_schema(typed)
     without = CustomFieldCatalog(lambda module: [])
     assert without.typed_schema("contracts", contracts) is contracts
+
+
+def test_after_repeated_failures_the_remaining_modules_are_not_asked(caplog):
+    calls: list[str] = []
+
+    def fetch(module: str) -> list[dict[str, Any]]:
+        calls.append(module)
+        raise ConnectionError("Zoho is down")
+
+    catalog = CustomFieldCatalog(fetch, max_failures=2)
+    with caplog.at_level(logging.WARNING, logger="airbyte"):
+        for stream in ("tickets", "contacts", "accounts", "tasks"):
+            assert catalog.typed_schema(stream, {"properties": {"cf": open_cf_schema()}})["properties"]["cf"] == (
+                open_cf_schema()
+            )
+    assert calls == ["tickets", "contacts"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 4 and "'accounts'" in messages[2] and "already failed" in messages[2]
+
+
+def test_one_failed_module_does_not_stop_the_next_from_being_typed():
+    answers = {"tickets": ConnectionError("reset"), "contacts": [field_record("cf_vip", "Boolean")]}
+
+    def fetch(module: str) -> list[dict[str, Any]]:
+        answer = answers[module]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    catalog = CustomFieldCatalog(fetch)
+    assert catalog.fields("tickets") is None
+    assert [f.api_name for f in catalog.fields("contacts")] == ["cf_vip"]
