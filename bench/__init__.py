@@ -1,0 +1,1 @@
+"""Benchmark suite of issue #6: `bash bench/run.sh [--quick]` (see docs/bench.md)."""
