@@ -331,3 +331,25 @@ def test_dockerignore_matcher_follows_docker_semantics():
     assert dockerignore_excludes("a/__pycache__/x.pyc", ["*", "!a/", "a/**/__pycache__"])
     assert not dockerignore_excludes("x", [])
     assert fnmatch.fnmatch("setup.py", "*.py")
+
+
+# ---------------------------------------------------------------------------------- docker-compose
+def test_compose_example_runs_collector_and_one_shot_source_from_the_same_image():
+    compose = yaml.safe_load(COMPOSE.read_text())
+    services = compose["services"]
+    collector, source, proxy = services["collector"], services["source"], services["proxy"]
+    assert collector["image"] == source["image"]
+    assert metadata()["data"]["dockerRepository"] in collector["image"]
+    assert collector["command"][:2] == ["collector", "serve"]
+    # The collector's state lives in a named volume at the image's data directory.
+    named = [v.split(":")[0] for v in collector["volumes"] if v.split(":")[1] == "/data"]
+    assert named and named[0] in compose["volumes"]
+    assert collector["environment"]["ZOHO_COLLECTOR_PORT"] == "8080"
+    # Zoho reaches it over TLS on 443 through the proxy, which forwards to the collector's port.
+    assert "443:443" in proxy["ports"]
+    assert "collector:8080" in proxy["command"]
+    assert "--proxy-headers" in collector["command"]
+    # The source is a one-shot read, started on demand only.
+    assert source["profiles"] == ["sync"]
+    assert source["command"][0] == "read"
+    assert source["restart"] == "no"
