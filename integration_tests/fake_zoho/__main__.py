@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-token-rate-limit", action="store_true",
                         help="allow more than 10 access tokens per refresh token per 10 minutes")
     parser.add_argument("--epoch-times", action="store_true", help="send ticket times as epoch ms")
+    parser.add_argument("--credits", type=int, default=defaults.DAILY_CREDITS,
+                        help="daily API credit budget (deep offsets cost up to 100 credits per page)")
     args = parser.parse_args(argv)
     sizes: dict[str, int] = {}
     for item in args.size:
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         sizes["tickets"] = args.tickets
     fake = FakeZoho(sizes=sizes, seed=args.seed)
     fake.configure(latency_ms=args.latency_ms, token_rate_limit=not args.no_token_rate_limit,
+                   credits_remaining=args.credits,
                    epoch_time_streams=["tickets"] if args.epoch_times else [])
     server = FakeZohoServer(fake, port=args.port, host=args.host)
     # Printed before the loop starts: the socket is already bound and listening, so clients can connect.
