@@ -204,13 +204,15 @@ def test_scope_mismatch(srv: FakeZohoServer, scopes: list, path: str, status: in
         assert r.json()["errorCode"] == "SCOPE_MISMATCH"
 
 
-def test_unlicensed_feature(srv: FakeZohoServer) -> None:
-    srv.fake.configure(unlicensed={"/contracts": "CONTRACTS"})
+@pytest.mark.parametrize("unlicensed", [{"/contracts": "CONTRACTS"}, ["/contracts"]], ids=["dict", "list"])
+def test_unlicensed_feature(srv: FakeZohoServer, unlicensed: dict | list) -> None:
+    srv.fake.configure(unlicensed=unlicensed)
     r = session(srv).get(srv.api_url + "/contracts")
     assert r.status_code == 403
     body = r.json()
     assert body["errorCode"] == "LICENSE_ACCESS_LIMITED"
-    assert (body["feature"], body["editionType"]) == ("CONTRACTS", "PROFESSIONAL")
+    assert (body["feature"], body["editionType"], body["isTrial"]) == ("CONTRACTS", "PROFESSIONAL", False)
+    assert session(srv).get(srv.api_url + "/products").status_code == 200
 
 
 def test_unknown_url_and_method(shared: FakeZohoServer) -> None:
@@ -415,6 +417,8 @@ def test_update_moves_record_into_the_current_search_window(srv: FakeZohoServer)
     assert event["eventType"] == "Ticket_Update" and event["orgId"] == defaults.ORG_ID
     assert event["payload"]["subject"] == "changed" and event["prevState"]["subject"] != "changed"
     assert int(event["eventTime"]) >= int(before * 1000) - 1
+    fake.configure(event_time_as_string=False)
+    assert isinstance(fake.webhook_event("tickets", ticket_id)["eventTime"], int)
 
 
 def test_search_index_delay_serves_the_previous_state() -> None:

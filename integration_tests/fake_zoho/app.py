@@ -178,7 +178,10 @@ class DeskApi:
                 return error(403, "OAUTH_ORG_MISMATCH", "The OAuthToken is not valid for specified organization")
         if not has_scope(fake.scopes, op.scopes):
             return error(403, "SCOPE_MISMATCH", "The OAuth token does not have the scope to access this resource.")
-        for prefix, feature in fake.unlicensed.items():
+        # A list of paths is accepted too; the feature name then defaults to the path's first segment.
+        unlicensed = fake.unlicensed if isinstance(fake.unlicensed, dict) else {
+            p: p.strip("/").split("/")[0].upper() for p in fake.unlicensed}
+        for prefix, feature in unlicensed.items():
             if op.template == prefix or op.template.startswith(prefix.rstrip("/") + "/"):
                 return error(403, "LICENSE_ACCESS_LIMITED", "This feature is not available in your edition.",
                              feature=feature, editionType=fake.edition, isTrial=False)

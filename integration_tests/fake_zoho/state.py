@@ -22,7 +22,7 @@ SETTINGS: dict[str, type] = {
     "credits_remaining": int,
     "credits_retry_after": int,
     "scopes": list,  # None: the token has every scope
-    "unlicensed": dict,  # operation path or prefix (e.g. "/contracts") -> feature name
+    "unlicensed": dict,  # operation path or prefix (e.g. "/contracts") -> feature name; a list works too
     "epoch_time_streams": list,  # streams whose time fields are sent as epoch ms (like the OAS examples)
     "project_records": bool,  # False: send full records instead of the documented per-operation shape
     "require_org_id": bool,
@@ -34,6 +34,7 @@ SETTINGS: dict[str, type] = {
     "webhook_url_validation": bool,
     "webhook_enabled_limit": int,
     "edition": str,
+    "event_time_as_string": bool,  # webhook eventTime "1712345678901" (Zoho's samples) or a number
 }
 
 
@@ -62,13 +63,14 @@ class FakeZoho:
         self.credits_remaining = defaults.DAILY_CREDITS
         self.credits_retry_after = defaults.CREDITS_RETRY_AFTER_S
         self.scopes: list[str] | None = None
-        self.unlicensed: dict[str, str] = {}
+        self.unlicensed: dict[str, str] | list[str] = {}
         self.epoch_time_streams: list[str] = []
         self.project_records = True
         self.require_org_id = True
         self.accept_bearer = False
         self.enforce_required_params = True
         self.search_max_from = defaults.SEARCH_MAX_FROM
+        self.event_time_as_string = True
         self.in_flight = 0
         self.lock = threading.Lock()
 
@@ -191,7 +193,8 @@ class FakeZoho:
         """The event Zoho would send for the last change of that record.
 
         payload is the full current record (only the id for deletes); prevState is sent for updates
-        when the subscription asked for it. eventTime is epoch ms as a string, as in Zoho's samples.
+        when the subscription asked for it. eventTime is epoch ms, a string as in Zoho's samples unless
+        event_time_as_string is switched off.
         """
         spec = STREAMS[stream]
         change = self.data.last_change(stream, record_id)
@@ -202,7 +205,7 @@ class FakeZoho:
             raise ValueError(f"Zoho has no {event_type} event")
         event: dict[str, Any] = {
             "eventType": event_type,
-            "eventTime": str(change.at_ms),
+            "eventTime": str(change.at_ms) if self.event_time_as_string else change.at_ms,
             "orgId": self.org_id,
             "payload": dict(change.record),
         }
