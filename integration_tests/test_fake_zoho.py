@@ -232,6 +232,8 @@ def test_unknown_url_and_method(shared: FakeZohoServer) -> None:
     ("/tickets", {"limit": "0"}, "The value passed for field 'limit' exceeds the range of '1-100'."),
     ("/tickets", {"limit": "ten"}, "The value passed for the 'limit' query parameter is invalid."),
     ("/tickets", {"from": "x"}, "The value passed for the 'from' query parameter is invalid."),
+    ("/tickets", {"from": "-1"}, "The value passed for the 'from' query parameter is invalid."),
+    ("/tickets", {"include": "contacts,bogus"}, "The value passed for the 'include' query parameter is invalid."),
     ("/contacts", {"limit": "100"}, "The value passed for field 'limit' exceeds the range of '1-99'."),
     ("/agents", {"limit": "5"}, "The value passed for field 'limit' exceeds the range of '10-200'."),
     ("/accounts", {"from": "0"}, "The value passed for the 'from' query parameter is invalid."),
@@ -611,11 +613,17 @@ def test_webhook_crud_with_url_validation(srv: FakeZohoServer) -> None:
     ({"url": "http://127.0.0.1:9/x", "subscriptions": {"Ticket_Add": {"includePrevState": True}}},
      "/subscriptions/Ticket_Add"),
     ({"url": "ftp://x", "subscriptions": SUBS}, "/url"),
+    ({"url": "http://127.0.0.1:9/x", "subscriptions": SUBS, "secret": "s"}, "/secret"),
 ])
 def test_webhook_body_errors(shared: FakeZohoServer, body: dict, field: str) -> None:
     r = session(shared).post(shared.api_url + "/webhooks", json=body)
     assert r.status_code == 422
     assert r.json()["errors"][0]["fieldName"] == field
+
+
+def test_webhook_body_not_json(shared: FakeZohoServer) -> None:
+    r = session(shared).post(shared.api_url + "/webhooks", data="{nope")
+    assert (r.status_code, r.json()["errorCode"]) == (422, "INVALID_DATA")
 
 
 def test_webhook_edition_limit(srv: FakeZohoServer) -> None:

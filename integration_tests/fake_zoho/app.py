@@ -350,22 +350,27 @@ class DeskApi:
             return JSONResponse(exc.body, status_code=exc.status)
         return no_content() if result is None else ok(result)
 
-    async def _json_body(self, request: Request) -> Any:
+    @staticmethod
+    async def _json_body(request: Request) -> Any:
         raw = await request.body()
         try:
             return json.loads(raw) if raw else None
         except ValueError:
-            return "invalid"
+            body = {"errorCode": "INVALID_DATA", "message": "The payload is not valid JSON."}
+            raise WebhookError(422, body) from None
 
     async def create_webhook(self, request: Request, op: Operation, pp: dict[str, str],
                              values: dict[str, str]) -> Response:
-        body = await self._json_body(request)
-        return await self._webhook_call(lambda: self.fake.webhooks.create(body))
+        return await self._webhook_call(lambda: self._then(request, lambda body: self.fake.webhooks.create(body)))
 
     async def update_webhook(self, request: Request, op: Operation, pp: dict[str, str],
                              values: dict[str, str]) -> Response:
-        body = await self._json_body(request)
-        return await self._webhook_call(lambda: self.fake.webhooks.update(pp["webhookId"], body))
+        return await self._webhook_call(
+            lambda: self._then(request, lambda body: self.fake.webhooks.update(pp["webhookId"], body)))
+
+    async def _then(self, request: Request, call: Callable[[Any], Awaitable[Any]]) -> Any:
+        """Parse the JSON body, then run the webhook call (both may raise WebhookError)."""
+        return await call(await self._json_body(request))
 
     async def delete_webhook(self, request: Request, op: Operation, pp: dict[str, str],
                              values: dict[str, str]) -> Response:

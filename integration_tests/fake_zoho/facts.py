@@ -107,6 +107,8 @@ def _check_value(name: str, raw: str, spec: dict[str, Any]) -> None:
             raise _invalid(name)
         number = int(raw)
         low, high = spec.get("minimum"), spec.get("maximum")
+        if low is None and name in ("from", "limit"):
+            low = 0 if name == "from" else 1  # the OAS leaves some open; a negative offset is never valid
         if (low is not None and number < low) or (high is not None and number > high):
             if low is not None and high is not None:
                 # Wording of Zoho's live error (notes section 3).
