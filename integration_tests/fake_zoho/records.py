@@ -238,7 +238,9 @@ class RecordFactory:
         for name in ("id", "createdTime", "modifiedTime"):
             if name not in props:
                 self.template[name] = None
-                self.setters.append(self._setter(name, {"type": "string"}))  # type: ignore[arg-type]
+                setter = self._setter(name, {"type": "string"})
+                assert setter is not None  # id and the two times always have one
+                self.setters.append(setter)
         if spec.parent:
             self.template.setdefault("ticketId", None)
             self.setters.append(self._parent_setter())
@@ -309,16 +311,17 @@ class RecordFactory:
             return set_status
         enum = [v for v in schema.get("enum") or () if v is not None and v != "null"]
         if len(enum) > 1 and name != "statusType":
-            return lambda rec, i, h: rec.__setitem__(name, enum[h % len(enum)])
+            shift = len(name) % 17  # decorrelate the enum fields of one record
+            return lambda rec, i, h: rec.__setitem__(name, enum[(h >> shift) % len(enum)])
         return None
 
     def build(self, index: int) -> Record:
         """The base record at `index` (a fresh dict; nested values are shared, copy before mutating)."""
         rec = dict(self.template)
         h = mix(self.seed, self.spec.code, index)
-        # Setters run in schema order; nested objects read their id field, so ids go first.
         for setter in self.setters:
             setter(rec, index, h)
+        # Nested copies of related records (department, contact, ...) carry the same id as the id field.
         for name in NESTED:
             if isinstance(rec.get(name), dict) and NESTED[name] in rec:
                 rec[name] = {**rec[name], "id": rec[NESTED[name]]} if rec[NESTED[name]] else None
