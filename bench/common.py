@@ -281,7 +281,7 @@ def run_counted(args: Sequence[str], name: str, timeout_s: float, parse_records:
     the exact peak RSS of that process from wait4(). Non-record messages are parsed (logs, state, errors)."""
     WORK.mkdir(parents=True, exist_ok=True)
     stderr_path = WORK / f"{name}.stderr.log"
-    with open(stderr_path, "wb") as stderr:
+    with open(stderr_path, "wb") as stderr, open(WORK / f"{name}.messages.jsonl", "wb") as kept:
         started = time.perf_counter()
         process = subprocess.Popen(list(args), cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, bufsize=1 << 20)
         timer = threading.Timer(timeout_s, process.kill)
@@ -305,6 +305,7 @@ def run_counted(args: Sequence[str], name: str, timeout_s: float, parse_records:
                     continue
                 if not line.startswith(b"{"):
                     continue
+                kept.write(line)  # every non-record message, for reading after the run
                 message = json.loads(line)
                 kind = message.get("type")
                 if kind == "RECORD":  # key order other than expected: still a record
