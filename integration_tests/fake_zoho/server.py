@@ -37,8 +37,9 @@ class FakeZohoServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
+        # A client that keeps a connection open must not make stop() hang: cap the graceful shutdown.
         config = uvicorn.Config(create_app(fake), log_level="warning", access_log=False, lifespan="off",
-                                timeout_keep_alive=30)
+                                timeout_keep_alive=30, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self.thread: threading.Thread | None = None
 
