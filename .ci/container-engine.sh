@@ -186,6 +186,17 @@ cmd_stop() {
     fi
     rm -f "$pidfile" "$sock"
   fi
+  # Leftovers of this engine only: conmon monitors (exec sessions can outlive their container) whose
+  # command line names this work folder, and the mounts podman made under it.
+  local monitor
+  for monitor in $(pgrep -x conmon 2>/dev/null || true); do
+    if tr '\0' ' ' <"/proc/$monitor/cmdline" 2>/dev/null | grep -qF -- "$work/"; then
+      kill "$monitor" 2>/dev/null || true
+    fi
+  done
+  awk -v prefix="$work/" 'index($2, prefix) == 1 {print $2}' /proc/mounts | sort -r | while read -r mnt; do
+    umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+  done
 }
 
 cmd_base_image() {
