@@ -189,7 +189,7 @@ def test_remove_deletes_it_and_is_idempotent(capsys, fake, config_file, source):
 def test_status_lists_this_connectors_webhooks_enabled_or_not(capsys, fake, config_file, source):
     other_webhook(fake, 1)
     code, out, _ = run(capsys, "status", "--config", config_file)
-    assert code == 0 and "No webhook of this connector" in out and "1 webhooks, 1 enabled" in out
+    assert code == 0 and "No webhook of this connector" in out and "1 webhook, 1 enabled" in out
     assert run(capsys, "register", "--config", config_file, "--service-url", source["service_url"],
                "--streams", "tickets")[0] == 0
     ours = next(h for h in fake.webhooks.hooks.values() if h["name"] == "airbyte-source-zoho-desk")
@@ -243,10 +243,16 @@ def test_unreachable_service_url_fails_with_the_reachability_message(capsys, fak
     assert err.startswith("error: Zoho Desk could not reach the service URL http://127.0.0.1:")
     assert "validation GET/POST" in err and "publicly reachable from the internet on port 80 or 443" in err
     assert "127.0.0.1 is a private or loopback address" in err and err.count("\n") == 1
+    assert "nobodylistenshere" not in err  # Zoho echoes the URL; its secret token is masked
     # A collector that is up but does not know the token answers 404 to both, which fails the same way.
     unknown = collector.url + "/hooks/" + "x" * 40
     code, _, err = run(capsys, "register", "--config", config_file, "--service-url", unknown)
     assert code == 1 and "could not reach the service URL" in err and fake.webhooks.hooks == {}
+    # Moving an existing webhook to a dead URL is a PATCH Zoho re-validates: refused, the webhook keeps its URL.
+    assert run(capsys, "register", "--config", config_file, "--service-url", source["service_url"])[0] == 0
+    code, _, err = run(capsys, "register", "--config", config_file, "--service-url", dead)
+    assert code == 1 and "could not reach the service URL" in err and fake.calls().get(PATCH) == 1
+    assert only_hook(fake)["url"] == source["service_url"]
 
 
 def test_streams_restrict_the_events_and_bad_streams_cost_no_call(capsys, fake, config_file, source):

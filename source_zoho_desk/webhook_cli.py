@@ -19,6 +19,7 @@ from source_zoho_desk.webhooks import (
     WebhookError,
     describe_subscriptions,
     parse_streams,
+    plural,
     redact_url,
 )
 
@@ -109,7 +110,7 @@ def _register(args: argparse.Namespace) -> int:
         return 0
     state = "enabled" if hook["isEnabled"] else "disabled"
     print(f"{action.capitalize()} webhook {hook['id']} '{hook['name']}' ({state}) delivering to {hook['url']}.")
-    print(f"Subscribed {len(hook['subscriptions'])} events for {len(streams)} streams:")
+    print(f"Subscribed {plural(len(hook['subscriptions']), 'event')} for {plural(len(streams), 'stream')}:")
     for line in describe_subscriptions(hook["subscriptions"]):
         print(f"  {line}")
     return 0
@@ -135,14 +136,14 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"webhooks": ours, "org_webhooks": len(everything), "org_enabled": enabled}, indent=2))
         return 0
-    print(f"Org {client.config.org_id}: {len(everything)} webhooks, {enabled} enabled "
+    print(f"Org {client.config.org_id}: {plural(len(everything), 'webhook')}, {enabled} enabled "
           f"(Zoho Desk allows {EDITION_LIMITS} enabled).")
     if not ours:
         print(f"No webhook of this connector ('{args.name}'); create one with `source-zoho-desk webhook register "
               "--config F --service-url URL`.")
     for hook in ours:
         state = "enabled" if hook["isEnabled"] else "disabled"
-        print(f"{hook['id']}  {state}  '{hook['name']}'  {hook['url']}  {len(hook['subscriptions'])} events")
+        print(f"{hook['id']}  {state}  '{hook['name']}'  {hook['url']}  {plural(len(hook['subscriptions']), 'event')}")
         for line in describe_subscriptions(hook["subscriptions"]):
             print(f"    {line}")
     return 0

@@ -121,6 +121,10 @@ def _webhook_events_text(subscriptions: Mapping[str, Any]) -> str:
                      for e, v in subscriptions.items())
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def describe_subscriptions(subscriptions: Mapping[str, Any]) -> list[str]:
     """One line per stream: `tickets: Ticket_Add, Ticket_Update+prevState, Ticket_Delete`."""
     lines = []
@@ -264,6 +268,9 @@ class DeskWebhooks:
     def explain(self, response: requests.Response, action: str, validating_url: str | None = None,
                 known: list[dict[str, Any]] | None = None) -> WebhookError:
         code, message, body = zoho_error(response)
+        if validating_url:
+            # Zoho echoes the URL in its message; the token in it is a secret and must not reach the terminal.
+            message = message.replace(validating_url, redact_url(validating_url))
         status = response.status_code
         said = f"({code or status}: {message})" if message else f"({code or status})"
         console = self.config.data_center.api_console_url

@@ -133,7 +133,8 @@ def test_limit_messages(raw_config):
 def test_url_validation_is_told_apart_from_schema_errors(raw_config):
     c = client(raw_config)
     url = "https://collector.example.com/hooks/secrettoken123"
-    unreachable = response(422, {"errorCode": "UNPROCESSABLE_ENTITY", "message": "The URL did not respond with 200"})
+    unreachable = response(422, {"errorCode": "UNPROCESSABLE_ENTITY",
+                                 "message": f"The URL '{url}' did not respond with 200 OK to the validation request."})
     message = c.explain(unreachable, "create the webhook", validating_url=url).message
     assert message.startswith("Zoho Desk could not reach the service URL https://collector.example.com/hooks/secr…")
     assert "secrettoken123" not in message
