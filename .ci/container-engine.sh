@@ -186,16 +186,33 @@ cmd_stop() {
     fi
     rm -f "$pidfile" "$sock"
   fi
-  # Leftovers of this engine only: conmon monitors (exec sessions can outlive their container) whose
-  # command line names this work folder, and the mounts podman made under it.
-  local monitor
-  for monitor in $(pgrep -x conmon 2>/dev/null || true); do
-    if tr '\0' ' ' <"/proc/$monitor/cmdline" 2>/dev/null | grep -qF -- "$work/"; then
-      kill "$monitor" 2>/dev/null || true
-    fi
-  done
+  # Leftovers of this engine only, found by their command line naming this work folder: conmon monitors
+  # (podman 4.3's exec sessions can outlive their container) and `podman container cleanup` exit
+  # commands, which mount the storage while they run. Give them a moment, SIGKILL what remains (a
+  # SIGTERMed conmon would start yet another cleanup), let cleanups finish, then unmount.
+  local proc
+  wait_engine_processes 20
+  for proc in $(engine_processes); do kill -9 "$proc" 2>/dev/null || true; done
+  wait_engine_processes 20
   awk -v prefix="$work/" 'index($2, prefix) == 1 {print $2}' /proc/mounts | sort -r | while read -r mnt; do
     umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+  done
+}
+
+wait_engine_processes() { # $1: quarter-seconds at most
+  local _
+  for _ in $(seq 1 "$1"); do
+    [ -z "$(engine_processes)" ] && return 0
+    sleep 0.25
+  done
+}
+
+engine_processes() { # conmon/podman processes of this engine (their arguments name $work/)
+  local proc
+  for proc in $(pgrep -x conmon 2>/dev/null; pgrep -x podman 2>/dev/null); do
+    if tr '\0' ' ' <"/proc/$proc/cmdline" 2>/dev/null | grep -qF -- "$work/"; then
+      echo "$proc"
+    fi
   done
 }
 
