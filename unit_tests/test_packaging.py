@@ -209,6 +209,25 @@ def test_allowed_hosts_cover_every_data_centre_desk_and_accounts_host():
     assert len(DATA_CENTERS) >= 8  # US EU IN AU JP CN CA SA
 
 
+def test_allowed_hosts_cover_the_url_fields_of_the_config():
+    """Every URL a user can configure (overrides, the collector) is an allowedHosts ${field} reference."""
+    spec = yaml.safe_load((ROOT / "source_zoho_desk" / "spec.yaml").read_text())["connectionSpecification"]
+
+    def url_fields(properties: dict, prefix: str = "") -> set[str]:
+        found = set()
+        for name, prop in properties.items():
+            if name.endswith("_url"):
+                found.add(prefix + name)
+            if isinstance(prop, dict) and "properties" in prop:
+                found |= url_fields(prop["properties"], f"{prefix}{name}.")
+        return found
+
+    fields = url_fields(spec["properties"])
+    assert {"api_url", "accounts_url", "incremental.collector_url"} <= fields
+    hosts = set(metadata()["data"]["allowedHosts"]["hosts"])
+    assert {f"${{{field}}}" for field in fields} <= hosts
+
+
 def test_base_image_is_python_connector_base_pinned_by_digest_and_matches_the_dockerfile_arg():
     base = metadata()["data"]["connectorBuildOptions"]["baseImage"]
     match = re.fullmatch(r"(docker\.io/airbyte/python-connector-base:\d+\.\d+\.\d+)@sha256:[0-9a-f]{64}", base)
@@ -353,3 +372,8 @@ def test_compose_example_runs_collector_and_one_shot_source_from_the_same_image(
     assert source["profiles"] == ["sync"]
     assert source["command"][0] == "read"
     assert source["restart"] == "no"
+
+
+def test_documentation_url_is_the_one_the_spec_gives():
+    spec = yaml.safe_load((ROOT / "source_zoho_desk" / "spec.yaml").read_text())
+    assert metadata()["data"]["documentationUrl"] == spec["documentationUrl"]
