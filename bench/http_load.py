@@ -77,7 +77,17 @@ class LoadResult:
     events: int = 0
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    # (seconds since start the request was due/sent, latency ms): to see when the slow ones happened
+    timeline: list[tuple[float, float]] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+
+    def slow_seconds(self, threshold_ms: float = 50) -> list[tuple[int, int, float]]:
+        """(second, requests slower than threshold in it, worst latency) for every second that had any."""
+        per: dict[int, list[float]] = {}
+        for at, latency in self.timeline:
+            if latency > threshold_ms:
+                per.setdefault(int(at), []).append(latency)
+        return [(second, len(values), max(values)) for second, values in sorted(per.items())]
 
     @property
     def events_per_s(self) -> float:
@@ -97,7 +107,8 @@ async def flat_out(host: str, port: int, path: str, body: Body, concurrency: int
     """`concurrency` clients, each posting back to back on its own connection until the time is up."""
     result = LoadResult()
     counter = iter(range(1 << 62))
-    deadline = time.perf_counter() + duration_s
+    started = time.perf_counter()
+    deadline = started + duration_s
 
     async def client() -> None:
         conn = HttpConnection(host, port)
@@ -110,7 +121,9 @@ async def flat_out(host: str, port: int, path: str, body: Body, concurrency: int
                 except (TimeoutError, OSError, asyncio.IncompleteReadError):
                     status = 0
                     await conn.close()
-                result.latencies_ms.append((time.perf_counter() - sent) * 1000)
+                latency = (time.perf_counter() - sent) * 1000
+                result.latencies_ms.append(latency)
+                result.timeline.append((sent - started, latency))
                 result.statuses[status] = result.statuses.get(status, 0) + 1
                 if status == 200:
                     result.ok += 1
@@ -120,7 +133,6 @@ async def flat_out(host: str, port: int, path: str, body: Body, concurrency: int
         finally:
             await conn.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
     result.elapsed_s = time.perf_counter() - started
     return result
@@ -135,6 +147,7 @@ async def fixed_rate(host: str, port: int, path: str, body: Body, rate: float, d
         idle.put_nowait(HttpConnection(host, port))
     total = int(rate * duration_s)
     tasks: list[asyncio.Task[None]] = []
+    started = time.perf_counter()
 
     async def one(i: int, due: float) -> None:
         conn = await idle.get()
@@ -146,7 +159,9 @@ async def fixed_rate(host: str, port: int, path: str, body: Body, rate: float, d
             await conn.close()
         finally:
             idle.put_nowait(conn)
-        result.latencies_ms.append((time.perf_counter() - due) * 1000)
+        latency = (time.perf_counter() - due) * 1000
+        result.latencies_ms.append(latency)
+        result.timeline.append((due - started, latency))
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if status == 200:
             result.ok += 1
@@ -154,7 +169,6 @@ async def fixed_rate(host: str, port: int, path: str, body: Body, rate: float, d
         else:
             result.failed += 1
 
-    started = time.perf_counter()
     for i in range(total):
         due = started + i / rate
         delay = due - time.perf_counter()

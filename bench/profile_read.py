@@ -11,6 +11,8 @@ and prints the self time aggregated by function and by package.
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -49,6 +51,22 @@ STAGES = (
 )
 
 
+COLLECTOR_STAGES = (
+    ("AccessLog middleware + everything inside it", "__call__", "source_zoho_desk/collector/app.py"),
+    ("hook_post (the ingest handler)", "hook_post", "source_zoho_desk/collector/app.py"),
+    ("  token lookup (run_sync to a worker thread)", "_source_for_token", "source_zoho_desk/collector/app.py"),
+    ("  body read", "_read_limited", "source_zoho_desk/collector/app.py"),
+    ("  parse_body (json.loads)", "parse_body", "source_zoho_desk/collector/events.py"),
+    ("  normalise_batch (canonical JSON + sha256)", "normalise_batch", "source_zoho_desk/collector/events.py"),
+    ("  queue.append (hand-off to the writer thread and wait)", "append", "source_zoho_desk/collector/queue.py"),
+    ("  JSONResponse", "__init__", "starlette/responses.py"),
+    ("request logging (logging.info per request)", "info", "logging/__init__.py"),
+    ("prometheus metrics", "inc", "prometheus_client/metrics.py"),
+    ("uvicorn h11 protocol (parse, send)", "data_received", "uvicorn/protocols/http/h11_impl.py"),
+    ("event loop idle (selector wait)", "select", "selectors.py"),
+)
+
+
 def _cumulative(frame: Any, function: str, suffix: str) -> float:
     if frame.function == function and (frame.file_path or "").endswith(suffix) and not frame.is_synthetic:
         return float(frame.time)
@@ -73,7 +91,7 @@ def _package(path: str) -> str:
     return short or "<native>"
 
 
-def summarise(session_path: Path, top: int = 25) -> str:
+def summarise(session_path: Path, top: int = 25, stages: tuple[tuple[str, str, str], ...] = STAGES) -> str:
     from pyinstrument.session import Session
 
     session = Session.load(str(session_path))
@@ -89,7 +107,12 @@ def summarise(session_path: Path, top: int = 25) -> str:
              "self time by package (built-ins charged to their caller):"]
     for name, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:15]:
         lines.append(f"  {seconds / sampled:6.1%}  {seconds:6.2f}s  {name}")
-    if root is not None:
+    if root is not None and stages is not STAGES:
+        lines += ["", "stages (cumulative):"]
+        for label, function, suffix in stages:
+            seconds = _cumulative(root, function, suffix)
+            lines.append(f"  {seconds / root.time:6.1%}  {seconds:6.2f}s  {label}")
+    elif root is not None:
         # A generator's frames are split by the line it resumed at: sum the outermost ones.
         reading = _cumulative(root, "read", "airbyte_cdk/entrypoint.py")
         lines += ["", "stages (cumulative):"]
@@ -109,10 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tickets", type=int, default=None)
     parser.add_argument("--drain", action="store_true", help="profile a webhook drain instead (bench 4)")
+    parser.add_argument("--collector", action="store_true",
+                        help="profile the collector's event loop under flat-out ingest instead (bench 4)")
     args = parser.parse_args(argv)
     n = args.tickets or (10_000 if args.quick else 50_000)
     session = WORK / ("drain.pyisession" if args.drain else "read.pyisession")
     wrapper = [PYTHON, "-m", "pyinstrument", "-r", "session", "-o", str(session)]
+    if args.collector:
+        return _profile_collector(10 if args.quick else 20)
     with fake_zoho(n, name="fake-profile") as fake:
         if args.drain:
             run = _profile_drain(fake, n, wrapper)
@@ -132,6 +159,49 @@ def main(argv: list[str] | None = None) -> int:
     text_path.write_text(tree)
     print(summarise(session))
     print(f"\ncall tree: {text_path}")
+    return 0
+
+
+def _profile_collector(seconds: float) -> int:
+    """`collector serve` under pyinstrument (main thread = the event loop), 16 clients posting flat out."""
+    import asyncio
+    import subprocess
+
+    from bench import http_load
+    from bench.benches import EventFactory
+    from bench.common import CONNECTOR, HOST, ROOT, free_port, stop, wait_http
+    from integration_tests.fake_zoho import defaults
+
+    session = WORK / "collector.pyisession"
+    data_dir = WORK / "collector-profile"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for stale in data_dir.iterdir():
+        stale.unlink()
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    created = subprocess.run([*CONNECTOR, "collector", "create-source", "--org-id", defaults.ORG_ID, "--data-dir",
+                              str(data_dir), "--public-base-url", base], capture_output=True, text=True, check=True)
+    hook = json.loads(created.stdout)["service_path"]
+    process = subprocess.Popen([PYTHON, "-m", "pyinstrument", "-r", "session", "-o", str(session), "-m",
+                                "source_zoho_desk", "collector", "serve", "--host", HOST, "--port", str(port),
+                                "--data-dir", str(data_dir), "--public-base-url", base], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"{base}/health", process)
+        with fake_zoho(100, name="fake-profile") as fake:
+            factory = EventFactory(fake, defaults.ORG_ID)
+        log(f"profiling the collector under {seconds:.0f}s of flat-out ingest (16 clients, 1 event per POST)")
+        result = asyncio.run(http_load.flat_out(HOST, port, hook, factory.single(0), 16, seconds))
+        log(f"{result.events_per_s:,.0f} events/s under the profiler, p99 {result.percentile(99):.1f} ms")
+    finally:
+        # SIGINT: uvicorn shuts down cleanly, re-raises it as KeyboardInterrupt, and pyinstrument writes the
+        # session (after a SIGTERM uvicorn re-raises SIGTERM and the process dies before pyinstrument writes).
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            stop(process)
+    print(summarise(session, stages=COLLECTOR_STAGES))
     return 0
 
 
