@@ -340,16 +340,16 @@ def _drain(col: CollectorProcess, fake: FakeZohoProcess, factory: EventFactory, 
     empty = read(config, configured, "bench4-drain-empty", state=state(total))
     _check(empty, "empty drain", 0)
     rate = total / run.wall_s
-    net = total / max(run.wall_s - empty.wall_s, 1e-9)
     bare_rate = total / bare.wall_s
-    log(f"  drain: {total:,} events in {run.wall_s:.2f}s ({rate:,.0f}/s; {net:,.0f}/s without the "
-        f"{empty.wall_s:.2f}s of an empty sync), peak RSS {run.peak_rss_mb:.0f} MiB; bare loop {bare.wall_s:.2f}s")
+    net = f"{total / (run.wall_s - empty.wall_s):,.0f}/s" if run.wall_s > empty.wall_s + 0.1 else "n/a (noise)"
+    log(f"  drain: {total:,} events in {run.wall_s:.2f}s ({rate:,.0f}/s; ≈{net} net of the {empty.wall_s:.2f}s an "
+        f"empty sync takes), peak RSS {run.peak_rss_mb:.0f} MiB; bare loop {bare.wall_s:.2f}s")
     return [Figure("4", f"drain: {total:,} queued events → Airbyte records (incremental read)",
-                   f"{fmt(rate, 'events/s')} ({net:,.0f}/s net of startup)",
-                   f"{fmt(bare_rate, 'events/s')} (bare loop over the drain API)", rate / bare_rate,
-                   "≥ 20,000 events/s", rate >= 20_000,
-                   f"wall {run.wall_s:.2f}s incl. {empty.wall_s:.2f}s for an empty sync; peak RSS "
-                   f"{run.peak_rss_mb:.0f} MiB")]
+                   fmt(rate, "events/s"), f"{fmt(bare_rate, 'events/s')} (bare loop over the drain API)",
+                   rate / bare_rate, "≥ 20,000 events/s", rate >= 20_000,
+                   f"whole sync {run.wall_s:.2f}s, of which ≈{empty.wall_s:.2f}s is what an empty sync takes "
+                   f"(start-up, ack, head): ≈{net} net; peak RSS {run.peak_rss_mb:.0f} MiB "
+                   f"(an empty sync: {empty.peak_rss_mb:.0f} MiB)")]
 
 
 # ---- 5. credits ------------------------------------------------------------------------------------
