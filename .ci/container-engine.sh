@@ -34,13 +34,16 @@ base_image_name() { # the default of `ARG BASE_IMAGE=...` in the Dockerfile
 }
 
 write_confs() {
-  mkdir -p "$work/storage" "$work/run" "$work/tmp" "$work/conf"
+  mkdir -p "$work/storage" "$work/run" "$work/tmp" "$work/conf" "$work/networks"
   # default_ulimits = []: runc cannot apply the default rlimits here ("error setting rlimit").
   # cgroupfs + runc: crun refuses this host's hybrid cgroups. tmp_dir: this service's own lock/state
   # folder, so it never meets another podman on the machine.
   cat >"$work/conf/containers.conf" <<EOF
 [containers]
 default_ulimits = []
+
+[network]
+network_config_dir = "$work/networks"
 
 [engine]
 cgroup_manager = "cgroupfs"
