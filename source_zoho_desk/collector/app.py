@@ -26,6 +26,7 @@ from source_zoho_desk.collector.metrics import Metrics
 from source_zoho_desk.collector.queue import AckBeyondHead, EventQueue, QueueUnavailable, SQLiteEventQueue
 from source_zoho_desk.collector.settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Settings
 from source_zoho_desk.collector.sources import (
+    SOURCE_ID,
     DataSource,
     IssuedSecrets,
     SourceRegistry,
@@ -174,7 +175,7 @@ async def _drain_auth(request: Request) -> tuple[DataSource, str] | Response:
     source_id = request.path_params["source_id"]
     credential = _bearer(request)
     source = None
-    if credential and len(credential) <= MAX_TOKEN_LENGTH and len(source_id) <= MAX_TOKEN_LENGTH:
+    if credential and len(credential) <= MAX_TOKEN_LENGTH and SOURCE_ID.fullmatch(source_id):
         source = await run_sync(c.sources.check_credential, source_id, credential)
     if source is None:
         # One answer for "no such source" and "wrong credential": no oracle for which ids exist.
@@ -285,6 +286,8 @@ async def admin(request: Request) -> Response:
         return error(404, "not_found", "Not Found")
     action = request.path_params.get("action")
     source_id = request.path_params.get("source_id")
+    if source_id is not None and not SOURCE_ID.fullmatch(source_id):
+        return error(404, "unknown_source", "no such data source")
     if request.method == "GET":
         sources = await run_sync(c.sources.list)
         return JSONResponse({"sources": [s.to_json() for s in sources]})

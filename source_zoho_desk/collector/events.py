@@ -182,7 +182,9 @@ def _entity_id(payload: Any) -> str | None:
         for key in _ID_KEYS:
             value = payload.get(key)
             if isinstance(value, str | int) and not isinstance(value, bool):
-                return str(value)
+                # ASCII-escaped and capped: the id comes from the body and may hold lone surrogates,
+                # which SQLite cannot store as UTF-8 text.
+                return json.dumps(str(value), ensure_ascii=True)[1:-1][:200]
     return None
 
 

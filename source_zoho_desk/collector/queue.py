@@ -177,8 +177,8 @@ class SQLiteEventQueue:
 
     # -- writes (single writer thread) ----------------------------------------------------------------
     async def _submit(self, kind: str, *args: Any) -> Any:
-        if self._writer is None:
-            raise QueueUnavailable("the queue is not started")
+        if self._writer is None or not self._writer.is_alive():
+            raise QueueUnavailable("the queue writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._jobs.put(_Job(kind, args, future, loop))
@@ -229,12 +229,17 @@ class SQLiteEventQueue:
                     handler = self._append_tx if job.kind == "append" else self._ack_tx
                     outcomes.append((handler(conn, *job.args), None))
                     conn.execute(f"RELEASE j{i}")
-                except (sqlite3.Error, AckBeyondHead) as exc:
+                except AckBeyondHead as exc:
                     conn.execute(f"ROLLBACK TO j{i}")
                     conn.execute(f"RELEASE j{i}")
-                    outcomes.append((None, exc if isinstance(exc, AckBeyondHead) else QueueUnavailable(str(exc))))
+                    outcomes.append((None, exc))
+                except Exception as exc:  # whatever one job does, the writer must live on
+                    log.error("queue write failed", extra={"error": repr(exc)[:300]})
+                    conn.execute(f"ROLLBACK TO j{i}")
+                    conn.execute(f"RELEASE j{i}")
+                    outcomes.append((None, QueueUnavailable(repr(exc)[:300])))
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except Exception as exc:  # fail the group's requests (no 200), keep the thread
             log.error("queue commit failed", extra={"error": str(exc)})
             try:
                 conn.execute("ROLLBACK")
