@@ -158,7 +158,7 @@ class SQLiteEventQueue:
     async def start(self) -> None:
         if self._writer is not None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the queue holds customer data
         conn = _connect(self.path)
         conn.executescript(_SCHEMA)
         self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="queue-writer", daemon=True)
