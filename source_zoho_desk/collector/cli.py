@@ -114,7 +114,9 @@ def _serve(args: argparse.Namespace) -> int:
     )
     logs.configure(settings.log_level)
     if port not in (80, 443):
-        log.warning("Zoho Desk only calls webhook URLs on port 80 or 443", extra={"port": port})
+        # fine behind a proxy or a container port mapping; a mistake if Zoho is meant to connect directly
+        log.warning("Zoho Desk only calls webhook URLs on port 80 or 443: publish this port as one of them",
+                    extra={"port": port})
     uvicorn.run(
         create_app(settings),
         host=settings.host,
