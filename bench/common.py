@@ -377,6 +377,8 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "airbyte-cdk": version("airbyte-cdk"),
         "commit": _git_head(),
+        # Several engineers share this work tree: say when the measured code is not exactly the commit.
+        "uncommitted source changes": _dirty() or "none",
     }
 
 
@@ -384,6 +386,12 @@ def _git_head() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                          check=False)
     return out.stdout.strip()
+
+
+def _dirty() -> str:
+    out = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "source_zoho_desk",
+                          "integration_tests/fake_zoho"], capture_output=True, text=True, check=False)
+    return ", ".join(line[3:] for line in out.stdout.splitlines())
 
 
 def fmt(value: float, unit: str = "", digits: int = 0) -> str:
