@@ -14,7 +14,7 @@ from typing import Any
 from anyio.to_thread import run_sync
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -344,6 +344,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The sender hung up mid-body: nothing was stored and nobody reads this answer, but without a handler
+    # Starlette would log it as a server error.
+    return error(400, "client_disconnected", "the request body was cut off")
+
+
 class AccessLog:
     """Logs each request with the service-URL token redacted (uvicorn's access log would print it)."""
 
@@ -423,7 +429,8 @@ def create_app(
         Route("/admin/sources", admin, methods=["GET", "POST"]),
         Route("/admin/sources/{source_id}/{action}", admin, methods=["POST"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: _http_error})
+    handlers = {HTTPException: _http_error, ClientDisconnect: _client_gone}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.collector = collector
     app.add_middleware(AccessLog)
     return app

@@ -45,17 +45,20 @@ class Harness:
         finally:
             conn.close()
 
-    def request(self, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes]):
-        return self.portal.call(self._request, method, path, headers, chunks)
+    def request(self, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes],
+                hang_up: bool = False):
+        return self.portal.call(self._request, method, path, headers, chunks, hang_up)
 
-    async def _request(self, method, path, headers, chunks):
+    async def _request(self, method, path, headers, chunks, hang_up):
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
             "scheme": "http", "path": path, "raw_path": path.encode("utf-8", "surrogateescape"),
             "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 5000),
             "server": ("collector.test", 80),
         }
-        pending = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+        # hang_up: the last chunk promises more body, then the client disconnects
+        pending = [{"type": "http.request", "body": c, "more_body": hang_up or i < len(chunks) - 1}
+                   for i, c in enumerate(chunks)]
         pending = pending or [{"type": "http.request", "body": b"", "more_body": False}]
         sent: list[dict] = []
 
@@ -149,9 +152,11 @@ header_lists = st.lists(
     extra_headers=header_lists,
     jwt_header=st.one_of(st.none(), st.binary(max_size=100)),
     chunk_sizes=st.lists(st.integers(min_value=1, max_value=500), max_size=6),
+    hang_up=st.booleans(),
 )
 def test_no_input_yields_a_500_or_half_a_batch(
-    harness, method, path_kind, random_path, body, content_type, content_length, extra_headers, jwt_header, chunk_sizes
+    harness, method, path_kind, random_path, body, content_type, content_length, extra_headers, jwt_header, chunk_sizes,
+    hang_up,
 ):
     src = harness.src
     path = {
@@ -176,7 +181,7 @@ def test_no_input_yields_a_500_or_half_a_batch(
     chunks.append(rest)
 
     before = harness.stored()
-    status, response = harness.request(method, path, headers, chunks)
+    status, response = harness.request(method, path, headers, chunks, hang_up)
     after = harness.stored()
 
     hypothesis.event(f"{method} {path_kind} -> {status}")
