@@ -87,6 +87,14 @@ class QueueClient:
             if response.status_code == 429 or response.status_code >= 500:
                 last = f"HTTP {response.status_code}"
                 continue
+            if response.status_code == 409:
+                # An ack beyond every seq the collector ever handed out: the state comes from another
+                # queue (collector data dir reset or replaced). Going on would skip the new queue's events.
+                raise CollectorProtocolError(
+                    f"the saved state is ahead of the collector's queue ({response.text[:200]}): was the collector's "
+                    "data directory reset, or incremental.collector_url / incremental.data_source_id changed? "
+                    "Reset this connection's state to resync."
+                )
             if response.status_code != 200:
                 raise CollectorProtocolError(f"HTTP {response.status_code} from {url}: {response.text[:300]}")
             try:

@@ -81,3 +81,10 @@ def test_acknowledge_posts_upto_seq(requests_mock):
 def test_head(requests_mock):
     requests_mock.get(f"{BASE}/v1/sources/ds_1/partitions/tickets/head", json={"head_seq": 9})
     assert client().head("tickets") == 9
+
+
+def test_ack_ahead_of_the_queue_explains_itself(requests_mock):
+    requests_mock.post(f"{BASE}/v1/sources/ds_1/partitions/tickets/ack", status_code=409,
+                       json={"error": "ack_beyond_head", "message": "upto_seq 9 is beyond the last sequence number 3"})
+    with pytest.raises(CollectorProtocolError, match="Reset this connection's state"):
+        client().acknowledge("tickets", 9)
