@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Reproduce: `bash bench/run.sh{' --quick' if args.quick else ''}` (took {elapsed / 60:.1f} min).",
         "",
+        *(["Quick run: small sizes, so start-up and warm-up dominate (10k-ticket reads, 1-second load rounds); "
+           "only the full run's verdicts count.", ""] if args.quick else []),
         *table(figures),
         "",
         "Notes:",
