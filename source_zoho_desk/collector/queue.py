@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import anyio.to_thread
 
@@ -58,6 +58,7 @@ class QueueUnavailable(RuntimeError):
     """The storage failed (disk full, I/O error); the caller must not answer 200."""
 
 
+@runtime_checkable
 class EventQueue(Protocol):
     """What the app needs from storage. A networked backend (PostgreSQL for several replicas) implements
     the same coroutines; sequence numbers must be strictly increasing per (source, partition) and an

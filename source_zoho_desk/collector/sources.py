@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 # 32 random bytes = 256 bits, well above the 128 the issue asks for; url-safe so it sits in a path.
 TOKEN_BYTES = 32
@@ -60,6 +60,7 @@ class UnknownSource(LookupError):
     pass
 
 
+@runtime_checkable
 class SourceRegistry(Protocol):
     """Storage of data sources; a networked backend implements the same methods."""
 
