@@ -289,3 +289,18 @@ def test_logs_hold_no_secrets_or_payloads(client, src, caplog):
     assert any('"path": "/hooks/<token>"' in line for line in lines)
     joined = "\n".join(lines)
     assert src.token not in joined and src.credential not in joined and "PAYLOAD-MARKER" not in joined
+
+
+def test_large_batch_is_decoded_off_the_event_loop_and_stored_whole(client, src):
+    from source_zoho_desk.collector.app import OFFLOAD_BYTES
+
+    batch = [event(entity=str(i), payload={"id": str(i), "text": "y" * 1000}) for i in range(200)]
+    assert len(json.dumps(batch)) > OFFLOAD_BYTES
+    assert client.post(src.hook, json=batch).json() == {"stored": 200, "duplicates": 0}
+    head = client.get(f"/v1/sources/{src.id}/partitions/tickets/head", headers=src.drain_headers()).json()
+    fresh = [event(entity=f"n{i}", payload={"id": f"n{i}", "text": "z" * 1000}) for i in range(150)]
+    assert client.post(src.hook, json=[*fresh, event(entity="x", org="1")]).status_code == 403
+    after = client.get(f"/v1/sources/{src.id}/partitions/tickets/head", headers=src.drain_headers()).json()
+    assert after == head  # none of the 150 valid events of the refused batch was stored
+    ids = [e["payload"]["id"] for e in drain(client, src, limit=1000).json()["events"]]
+    assert ids == [str(i) for i in range(200)]
