@@ -411,7 +411,7 @@ def create_app(
     verifier: JwtVerifier | None = None,
 ) -> Starlette:
     """Build the app. Storage defaults to SQLite files in settings.data_dir; tests may inject others."""
-    queue = queue or SQLiteEventQueue(settings.queue_path)
+    queue = queue or SQLiteEventQueue(settings.queue_path, dedupe_retention_s=settings.dedupe_window_s)
     owns_sources = sources is None
     sources = sources or SQLiteSourceRegistry(settings.sources_path)
     if verifier is None and settings.jwt_enabled:

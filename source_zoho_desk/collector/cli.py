@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--jwks-url", default=env("JWKS_URL"), help="verify X-ZDesk-JWT against this JWKS URL")
     serve.add_argument("--jwks-file", type=Path, default=env("JWKS_FILE"), help="… or against this JWKS file")
+    serve.add_argument(
+        "--dedupe-window-hours",
+        type=float,
+        default=float(env("DEDUPE_WINDOW_HOURS", "168") or 168),
+        help="how long acknowledged events' duplicate keys are kept (queued events' keys are always kept)",
+    )
     serve.add_argument("--graceful-shutdown", type=float, default=float(env("GRACEFUL_SHUTDOWN", "30") or 30))
     serve.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"))
 
@@ -92,6 +98,9 @@ def _serve(args: argparse.Namespace) -> int:
     if args.body_limit < 1:
         print("error: --body-limit must be positive", file=sys.stderr)
         return 2
+    if args.dedupe_window_hours < 0:
+        print("error: --dedupe-window-hours must not be negative", file=sys.stderr)
+        return 2
     admin_token = env("ADMIN_TOKEN")
     if args.admin_token_file:
         admin_token = args.admin_token_file.read_text().strip()
@@ -110,6 +119,7 @@ def _serve(args: argparse.Namespace) -> int:
         jwks_url=args.jwks_url,
         jwks_file=args.jwks_file,
         graceful_shutdown_s=args.graceful_shutdown,
+        dedupe_window_s=args.dedupe_window_hours * 3600,
         log_level=args.log_level,
     )
     logs.configure(settings.log_level)

@@ -103,6 +103,7 @@ CREATE TABLE IF NOT EXISTS seen (
     received_at_ms INTEGER NOT NULL,
     PRIMARY KEY (source_id, dedupe_key)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS seen_age ON seen (received_at_ms);
 CREATE TABLE IF NOT EXISTS acks (
     source_id TEXT NOT NULL,
     partition TEXT NOT NULL,
@@ -143,7 +144,8 @@ class SQLiteEventQueue:
     time goes into one transaction and one fsync, which keeps latency flat under concurrent posts."""
 
     max_group = 512
-    prune_every_s = 600.0
+    prune_every_s = 60.0
+    prune_batch = 5000
 
     def __init__(self, path: Path, dedupe_retention_s: float = 7 * 86400) -> None:
         self.path = Path(path)
@@ -191,6 +193,10 @@ class SQLiteEventQueue:
     async def acknowledge(self, source_id: str, partition: str, upto_seq: int) -> int:
         return await self._submit("ack", source_id, partition, upto_seq)
 
+    async def prune(self) -> None:
+        """Forget duplicate keys past the retention window now (the writer also does it every minute)."""
+        await self._submit("prune")
+
     def _write_loop(self, conn: sqlite3.Connection) -> None:
         stopping = False
         while not stopping:
@@ -227,7 +233,7 @@ class SQLiteEventQueue:
                 # A savepoint per job: one failing job must not take the others' writes with it.
                 conn.execute(f"SAVEPOINT j{i}")
                 try:
-                    handler = self._append_tx if job.kind == "append" else self._ack_tx
+                    handler = {"append": self._append_tx, "ack": self._ack_tx, "prune": self._prune}[job.kind]
                     outcomes.append((handler(conn, *job.args), None))
                     conn.execute(f"RELEASE j{i}")
                 except AckBeyondHead as exc:
@@ -309,15 +315,21 @@ class SQLiteEventQueue:
     def _prune(self, conn: sqlite3.Connection) -> None:
         self._last_prune = time.monotonic()
         cutoff = int(time.time() * 1000) - self.dedupe_retention_ms
-        try:
-            # Never forget the key of an event still queued: a retry of it must stay a duplicate.
-            conn.execute(
-                "DELETE FROM seen WHERE received_at_ms < ?"
-                " AND NOT EXISTS (SELECT 1 FROM events WHERE events.seq = seen.seq)",
-                (cutoff,),
-            )
-        except sqlite3.Error as exc:
-            log.warning("pruning duplicate keys failed", extra={"error": str(exc)})
+        # Small batches, and stop as soon as requests are waiting: pruning must never delay a 200.
+        while True:
+            try:
+                # Never forget the key of an event still queued: a retry of it must stay a duplicate.
+                deleted = conn.execute(
+                    "DELETE FROM seen WHERE (source_id, dedupe_key) IN (SELECT source_id, dedupe_key FROM seen"
+                    " WHERE received_at_ms < ? AND NOT EXISTS (SELECT 1 FROM events WHERE events.seq = seen.seq)"
+                    " LIMIT ?)",
+                    (cutoff, self.prune_batch),
+                ).rowcount
+            except sqlite3.Error as exc:
+                log.warning("pruning duplicate keys failed", extra={"error": str(exc)})
+                return
+            if deleted < self.prune_batch or not self._jobs.empty():
+                return
 
     # -- reads (any thread, WAL readers never block the writer) -------------------------------------
     def _reader(self) -> sqlite3.Connection:

@@ -33,6 +33,8 @@ class Settings:
     jwks_url: str | None = None
     jwks_file: Path | None = None
     graceful_shutdown_s: float = 30.0
+    # How long the key of an acknowledged event is remembered, so a late Zoho retry is still a duplicate.
+    dedupe_window_s: float = 7 * 86400
     log_level: str = "INFO"
 
     @property

@@ -76,6 +76,7 @@ def test_errors_exit_non_zero(tmp_path, capsys):
         (["--tls-cert", "c.pem"], "go together"),
         (["--jwks-url", "https://x/jwks", "--jwks-file", "j.json"], "not both"),
         (["--body-limit", "0"], "positive"),
+        (["--dedupe-window-hours", "-1"], "negative"),
     ],
 )
 def test_serve_rejects_inconsistent_flags(tmp_path, capsys, args, message):

@@ -184,3 +184,26 @@ def test_close_commits_everything_already_submitted(path):
         return len(await q.read("a", "tickets", 0, 1000))
 
     assert run(with_queue(path, count)) == 100
+
+
+def test_prune_forgets_old_keys_of_acknowledged_events_only(path):
+    async def body(q):
+        await q.append("a", [ev(t=1), ev(t=2)], 1)  # received at epoch+1 ms: long past any window
+        first = (await q.read("a", "tickets", 0, 1))[0].seq
+        await q.acknowledge("a", "tickets", first)
+        q.prune_batch = 1  # exercise the batching loop too
+        await q.prune()
+        # t=1 was acknowledged and its key is past the window: a retry is new again (documented)
+        assert (await q.append("a", [ev(t=1)], 5)).stored == 1
+        # t=2 is still queued: its key is kept however old, so the retry stays a duplicate
+        assert (await q.append("a", [ev(t=2)], 5)).duplicates == 1
+
+    async def with_zero_window(path, body):
+        q = SQLiteEventQueue(path, dedupe_retention_s=0)
+        await q.start()
+        try:
+            return await body(q)
+        finally:
+            await q.close()
+
+    run(with_zero_window(path, body))
