@@ -8,8 +8,9 @@ import sys
 import time
 from typing import Any
 
-# Attributes every LogRecord has; anything else was passed via `extra=` and goes into the JSON.
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+# Attributes every LogRecord has (plus uvicorn's ANSI-coloured copy of its message); anything else was passed
+# via `extra=` and goes into the JSON.
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
