@@ -224,6 +224,14 @@ class SQLiteEventQueue:
             if time.monotonic() - self._last_prune > self.prune_every_s:
                 self._prune(conn)
         conn.close()
+        # A job that slipped in behind the stop marker is failed (no 200), never left waiting forever.
+        while True:
+            try:
+                late = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if late is not None:
+                late.loop.call_soon_threadsafe(_settle, late.future, None, QueueUnavailable("the queue is closed"))
 
     def _run_group(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from source_zoho_desk.collector.events import normalise
-from source_zoho_desk.collector.queue import AckBeyondHead, SQLiteEventQueue
+from source_zoho_desk.collector.queue import AckBeyondHead, QueueUnavailable, SQLiteEventQueue
 
 
 def ev(event_type="Ticket_Update", entity="1", t=1, org="1"):
@@ -207,3 +207,17 @@ def test_prune_forgets_old_keys_of_acknowledged_events_only(path):
             await q.close()
 
     run(with_zero_window(path, body))
+
+
+def test_a_job_behind_the_stop_marker_fails_instead_of_hanging(path):
+    async def body():
+        q = SQLiteEventQueue(path)
+        await q.start()
+        writer = q._writer
+        q._jobs.put(None)  # as if close() raced with a request that had already passed its check
+        late = asyncio.ensure_future(q.append("a", [ev(t=1)], 1))
+        await asyncio.to_thread(writer.join)
+        with pytest.raises(QueueUnavailable):
+            await asyncio.wait_for(late, 5)
+
+    run(body())
