@@ -51,6 +51,9 @@ DATA_CENTERS: dict[str, DataCenter] = {
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 100
+# Zoho allows 5 concurrent calls on Free, 10 Express/Standard, 15 Professional, 25 Enterprise.
+DEFAULT_CONCURRENCY = 5
+MAX_CONCURRENCY = 25
 
 
 def config_error(message: str) -> AirbyteTracedException:
@@ -128,6 +131,8 @@ class ZohoDeskConfig:
     start_date: datetime | None
     page_size: int
     incremental: IncrementalSettings = IncrementalSettings()
+    max_concurrency: int = DEFAULT_CONCURRENCY
+    credit_budget: int | None = None
 
     @property
     def token_url(self) -> str:
@@ -175,6 +180,10 @@ class ZohoDeskConfig:
             start_date=_start_date(config.get("start_date")),
             page_size=_page_size(config.get("page_size", DEFAULT_PAGE_SIZE)),
             incremental=IncrementalSettings.from_mapping(config.get("incremental")),
+            max_concurrency=_whole(config.get("max_concurrency", DEFAULT_CONCURRENCY), "max_concurrency", 1,
+                                   MAX_CONCURRENCY, "Zoho allows 5 (Free) to 25 (Enterprise) concurrent calls"),
+            credit_budget=None if config.get("credit_budget") in (None, "") else _whole(
+                config.get("credit_budget"), "credit_budget", 1, 10_000_000, "the API credits one sync may spend"),
         )
 
 
@@ -217,6 +226,12 @@ def _start_date(value: Any) -> datetime | None:
             f"start_date '{value}' is not an ISO-8601 UTC timestamp; use e.g. 2024-01-31T00:00:00Z."
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _whole(value: Any, key: str, low: int, high: int, meaning: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise config_error(f"{key} must be a whole number from {low} to {high} ({meaning}); got {value!r}.")
+    return value
 
 
 def _page_size(value: Any) -> int:

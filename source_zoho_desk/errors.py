@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,8 +56,10 @@ class ZohoErrorHandler(ErrorHandler):
         scope: str,
         ignore_not_found: bool = False,
         skip_forbidden: bool = True,
+        on_too_many_requests: Callable[[], None] | None = None,
     ) -> None:
         self._logger = logger
+        self._on_too_many_requests = on_too_many_requests
         self._skip_forbidden = skip_forbidden
         self._stream_name = stream_name
         self._scope = scope
@@ -124,6 +126,8 @@ class ZohoErrorHandler(ErrorHandler):
             )
         if status == 429 and code == "THRESHOLD_EXCEEDED":
             return self._daily_limit(response)
+        if status == 429 and self._on_too_many_requests is not None:
+            self._on_too_many_requests()
         if status == 429 or status >= 500:
             return ErrorResolution(
                 response_action=ResponseAction.RETRY,

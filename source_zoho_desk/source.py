@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -14,7 +15,7 @@ from airbyte_cdk.sources.streams import Stream
 from source_zoho_desk.auth import ZohoOAuthAuthenticator, resolve_refresh_token
 from source_zoho_desk.check import check_desk_access
 from source_zoho_desk.config import IncrementalSettings, ZohoDeskConfig
-from source_zoho_desk.credits import CreditMeter
+from source_zoho_desk.custom_fields import CustomFieldCatalog
 from source_zoho_desk.queue_client import QueueClient
 from source_zoho_desk.streams.base import StreamContext
 from source_zoho_desk.streams.children import TicketAttachments, TicketComments, TicketThreads, TicketTimeEntries
@@ -77,12 +78,12 @@ class SourceZohoDesk(AbstractSource):
         if self._context is None:
             settings = ZohoDeskConfig.from_mapping(config)
             refresh_token = resolve_refresh_token(config, settings)
-            self._context = StreamContext(
-                config=settings,
-                authenticator=ZohoOAuthAuthenticator(settings, refresh_token),
-                meter=CreditMeter(),
-                queue=queue_client(settings.incremental),
+            base = StreamContext.build(
+                settings, ZohoOAuthAuthenticator(settings, refresh_token), queue_client(settings.incremental)
             )
+            # organizationFields is read through `base`, whose streams have no catalog: it cannot recurse.
+            catalog = CustomFieldCatalog(lambda module: OrganizationFields(base).read_all({"module": module}))
+            self._context = replace(base, custom_fields=catalog)
         return self._context
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:

@@ -9,7 +9,6 @@ from airbyte_cdk.models import SyncMode
 
 from source_zoho_desk.auth import ZohoOAuthAuthenticator
 from source_zoho_desk.config import ZohoDeskConfig
-from source_zoho_desk.credits import CreditMeter
 from source_zoho_desk.streams.base import StreamContext, ZohoDeskStream
 from unit_tests.conftest import API, TOKEN_URL
 
@@ -43,14 +42,18 @@ class Groups(Things):
 def context(raw_config, requests_mock):
     requests_mock.post(TOKEN_URL, json={"access_token": "tok", "expires_in": 3600})
     config = ZohoDeskConfig.from_mapping(raw_config)
-    return StreamContext(config, ZohoOAuthAuthenticator(config, "1000.refresh"), CreditMeter())
+    return StreamContext.build(config, ZohoOAuthAuthenticator(config, "1000.refresh"))
 
 
 def _records(stream):
     return list(stream.read_all())
 
 
-def test_pages_from_zero_until_204(context, requests_mock):
+def test_pages_from_zero_until_204(raw_config, requests_mock):
+    raw_config["max_concurrency"] = 1  # one call at a time: the exact call sequence is observable
+    requests_mock.post(TOKEN_URL, json={"access_token": "tok", "expires_in": 3600})
+    config = ZohoDeskConfig.from_mapping(raw_config)
+    context = StreamContext.build(config, ZohoOAuthAuthenticator(config, "1000.refresh"))
     pages = {0: [{"id": "1"}, {"id": "2"}, {"id": "3"}], 3: [{"id": "4"}, {"id": "5"}, {"id": "6"}]}
 
     def respond(request, ctx):
@@ -82,7 +85,7 @@ def test_page_size_is_capped_by_the_endpoint_maximum(raw_config, requests_mock):
     raw_config["page_size"] = 100
     requests_mock.post(TOKEN_URL, json={"access_token": "tok", "expires_in": 3600})
     config = ZohoDeskConfig.from_mapping(raw_config)
-    context = StreamContext(config, ZohoOAuthAuthenticator(config, "r"), CreditMeter())
+    context = StreamContext.build(config, ZohoOAuthAuthenticator(config, "r"))
 
     class Small(Things):
         page_limit = 50
@@ -121,3 +124,33 @@ def test_read_records_reads_one_page_per_call_so_airbyte_can_checkpoint_it(conte
     records = list(stream.read_records(sync_mode=SyncMode.full_refresh, stream_slice={}))
     assert len(records) == 3
     assert stream.state == {"from": 3}
+
+
+def _numbered_pages(requests_mock, total: int, delay: float = 0.0):
+    import time
+
+    def respond(request, ctx):
+        offset, limit = int(request.qs["from"][0]), int(request.qs["limit"][0])
+        time.sleep(delay)
+        if offset >= total:
+            ctx.status_code = 204
+            return None
+        return {"data": [{"id": str(i)} for i in range(offset, min(total, offset + limit))]}
+
+    requests_mock.get(f"{API}/things", json=respond)
+
+
+def test_fetch_ahead_keeps_record_order_and_wastes_little(context, requests_mock):
+    _numbered_pages(requests_mock, total=30, delay=0.01)  # 10 full pages of 3, then the end
+    records = _records(Things(context))
+    assert [r["id"] for r in records] == [str(i) for i in range(30)]
+    offsets = sorted(int(h.qs["from"][0]) for h in requests_mock.request_history if h.url.startswith(API))
+    assert offsets[:11] == list(range(0, 33, 3))
+    assert len(offsets) <= 11 + (context.config.max_concurrency - 1)  # at most window-1 calls past the end
+
+
+def test_fetch_ahead_of_a_one_page_table_makes_one_call(context, requests_mock):
+    _numbered_pages(requests_mock, total=2)
+    assert len(_records(Things(context))) == 2
+    assert len([h for h in requests_mock.request_history if h.url.startswith(API)]) == 1
+

@@ -130,6 +130,7 @@ class DeskApi:
         fake.faults.count(request.method, API_PREFIX + (found[0].template if found else path))
         with fake.lock:
             fake.in_flight += 1
+            fake.peak_in_flight = max(fake.peak_in_flight, fake.in_flight)
             busy = fake.max_concurrent is not None and fake.in_flight > fake.max_concurrent
         try:
             if fake.latency_ms:

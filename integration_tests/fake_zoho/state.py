@@ -72,6 +72,7 @@ class FakeZoho:
         self.search_max_from = defaults.SEARCH_MAX_FROM
         self.event_time_as_string = True
         self.in_flight = 0
+        self.peak_in_flight = 0  # most Desk calls ever served at once (tests of the connector's concurrency)
         self.lock = threading.Lock()
 
     # ---- switches -------------------------------------------------------------------------------
@@ -164,6 +165,7 @@ class FakeZoho:
 
     def reset_calls(self) -> None:
         self.faults.reset_calls()
+        self.peak_in_flight = 0
 
     # ---- records --------------------------------------------------------------------------------
     def get(self, stream: str, record_id: str) -> Record | None:

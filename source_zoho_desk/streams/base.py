@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from abc import ABC
 from collections.abc import Iterable, Mapping, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -14,13 +17,32 @@ import requests
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 
+from source_zoho_desk.concurrency import GatedAdapter, PageFetcher, RequestGate
 from source_zoho_desk.config import ZohoDeskConfig
 from source_zoho_desk.credits import CreditMeter
+from source_zoho_desk.custom_fields import CustomFieldCatalog, CustomFieldCoercer
 from source_zoho_desk.errors import ZohoBackoffStrategy, ZohoErrorHandler
 from source_zoho_desk.queue_client import QueueClient
 from source_zoho_desk.records import RecordShape
 
 REQUEST_TIMEOUT_SECONDS = 120
+
+_worker = threading.local()
+
+
+def _mark_worker() -> None:
+    _worker.active = True
+
+
+def in_worker() -> bool:
+    """True inside the fetch pool: work there fetches sequentially, so pool tasks never wait on each other."""
+    return getattr(_worker, "active", False)
+
+
+def fetch_pool(max_concurrency: int) -> ThreadPoolExecutor:
+    # A few spare threads so fetch-ahead of a parent list is not starved by child fetches; the gate, not
+    # the pool size, bounds the calls in flight.
+    return ThreadPoolExecutor(max_concurrency + 2, thread_name_prefix="zoho-fetch", initializer=_mark_worker)
 
 
 @dataclass(frozen=True)
@@ -30,9 +52,26 @@ class StreamContext:
     config: ZohoDeskConfig
     authenticator: requests.auth.AuthBase
     meter: CreditMeter
+    gate: RequestGate
+    pool: ThreadPoolExecutor
     queue: QueueClient | None = None
+    # Types each module's `cf` from organizationFields; None keeps `cf` the open object of the schemas.
+    custom_fields: CustomFieldCatalog | None = None
     # One "now" per sync, so every stream's polling window ends at the same instant.
     sync_started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @classmethod
+    def build(
+        cls, config: ZohoDeskConfig, authenticator: requests.auth.AuthBase, queue: QueueClient | None = None
+    ) -> StreamContext:
+        return cls(
+            config=config,
+            authenticator=authenticator,
+            meter=CreditMeter(config.credit_budget),
+            gate=RequestGate(config.max_concurrency),
+            pool=fetch_pool(config.max_concurrency),
+            queue=queue,
+        )
 
 
 class ZohoDeskStream(HttpStream, ABC):
@@ -52,10 +91,16 @@ class ZohoDeskStream(HttpStream, ABC):
     static_params: ClassVar[Mapping[str, str]] = {}
     ignore_not_found: ClassVar[bool] = False
     skip_forbidden: ClassVar[bool] = True  # False where skipping would silently lose data (search)
+    max_offset: ClassVar[int | None] = None  # search answers `from` only up to its ceiling
 
     def __init__(self, context: StreamContext) -> None:
         self.context = context
+        self._fetcher: tuple[str, PageFetcher] | None = None
         super().__init__(authenticator=context.authenticator)
+        # The CDK's HttpClient owns the session; route its sends through the shared concurrency gate.
+        session = self._http_client._session
+        session.mount("https://", GatedAdapter(context.gate))
+        session.mount("http://", GatedAdapter(context.gate))
 
     @property
     def url_base(self) -> str:
@@ -103,13 +148,20 @@ class ZohoDeskStream(HttpStream, ABC):
     def parse_response(
         self, response: requests.Response, *, stream_slice: Mapping[str, Any] | None = None, **_: Any
     ) -> Iterable[Mapping[str, Any]]:
-        self.context.meter.record(self.name, response)
         for item in self._items(response):
             yield self.transform(item, stream_slice or {})
 
     def transform(self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Normalise a raw Zoho record to the stream's schema (times as ISO-8601 UTC)."""
-        return self.shape.normalise(record)
+        """Normalise a raw Zoho record to the stream's schema (times as ISO-8601 UTC, typed custom fields)."""
+        record = self.shape.normalise(record)
+        if self.cf_coercer is not None:
+            self.cf_coercer.coerce_record(record)
+        return record
+
+    @cached_property
+    def cf_coercer(self) -> CustomFieldCoercer | None:
+        catalog = self.context.custom_fields
+        return catalog.coercer_for(self.name) if catalog is not None else None
 
     @cached_property
     def shape(self) -> RecordShape:
@@ -130,11 +182,55 @@ class ZohoDeskStream(HttpStream, ABC):
 
     def get_json_schema(self) -> Mapping[str, Any]:
         schema = dict(super().get_json_schema())
+        if self.context.custom_fields is not None:
+            schema = dict(self.context.custom_fields.typed_schema(self.name, schema))
         schema.setdefault(
             "description",
             f"Full refresh only: Zoho Desk offers no change signal (webhook event or search) for {self.name}.",
         )
         return schema
+
+    def _fetch_next_page(
+        self,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+        next_page_token: Mapping[str, Any] | None = None,
+    ) -> tuple[requests.PreparedRequest, requests.Response]:
+        """Pages come from a fetch-ahead pipeline when the list is paged and we are not inside the pool."""
+        if self.page_size is None or in_worker() or self.context.gate.maximum == 1:
+            return self._gated_fetch(stream_slice, stream_state, next_page_token)
+        offset = int((next_page_token or {}).get("from", self.first_offset))
+        key = json.dumps(stream_slice or {}, sort_keys=True, default=str)
+        if self._fetcher is None or self._fetcher[0] != key or self._fetcher[1].expected_offset != offset:
+            fetcher = PageFetcher(
+                self.context.pool,
+                lambda at: self._gated_fetch(stream_slice, stream_state, {"from": at}),
+                self._is_last_page,
+                start=offset,
+                step=self.page_size,
+                window=lambda: self.context.gate.limit,
+                max_offset=self.max_offset,
+            )
+            self._fetcher = (key, fetcher)
+        return self._fetcher[1].take(offset)
+
+    def _gated_fetch(
+        self,
+        stream_slice: Mapping[str, Any] | None,
+        stream_state: Mapping[str, Any] | None,
+        next_page_token: Mapping[str, Any] | None,
+    ) -> tuple[requests.PreparedRequest, requests.Response]:
+        offset = int((next_page_token or {}).get("from", 0))
+        with self.context.meter.reservation(self.name, offset):
+            fetched = super()._fetch_next_page(stream_slice, stream_state, next_page_token)
+        # Counted here, not when parsed: a page fetched ahead past the end costs credits too.
+        self.context.meter.record(self.name, fetched[1])
+        self.context.gate.succeeded()
+        return fetched
+
+    def _is_last_page(self, fetched: tuple[requests.PreparedRequest, requests.Response]) -> bool:
+        response = fetched[1]
+        return self.next_page_token(response) is None
 
     def read_all(self, stream_slice: Mapping[str, Any] | None = None) -> Iterable[Mapping[str, Any]]:
         """Every page of one slice, outside Airbyte's per-page checkpointing (used to walk parent tables)."""
@@ -151,6 +247,7 @@ class ZohoDeskStream(HttpStream, ABC):
             self.scope,
             ignore_not_found=self.ignore_not_found,
             skip_forbidden=self.skip_forbidden,
+            on_too_many_requests=self.context.gate.too_many_requests,
         )
 
     def get_backoff_strategy(self) -> BackoffStrategy:

@@ -1,0 +1,170 @@
+"""Concurrent reads within Zoho's per-org concurrency limit: an adaptive request gate and ordered fetch-ahead."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+logger = logging.getLogger("airbyte")
+
+# After a 429 the limit stays lowered at least this long before it may grow again.
+COOLDOWN_SECONDS = 30.0
+# Successful calls needed (per allowed slot) before one more slot is allowed again.
+GROWTH_PER_SLOT = 20
+
+
+class RequestGate:
+    """At most `limit` Zoho calls in flight. A 429 TOO_MANY_REQUESTS halves the limit (the org's plan allows
+    fewer concurrent calls than configured, or other clients share it); sustained success grows it back.
+
+    Each HTTP attempt (retries included) passes the gate, so a lowered limit holds for retries too.
+    """
+
+    def __init__(self, maximum: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.maximum = maximum
+        self.limit = maximum
+        self.peak = 0
+        self._in_flight = 0
+        self._successes = 0
+        self._generation = 0
+        self._lowered_at = float("-inf")
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._local = threading.local()
+
+    def acquire(self) -> None:
+        with self._cond:
+            while self._in_flight >= self.limit:
+                self._cond.wait()
+            self._in_flight += 1
+            self.peak = max(self.peak, self._in_flight)
+            self._local.generation = self._generation
+
+    def release(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def __enter__(self) -> RequestGate:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def too_many_requests(self) -> None:
+        """Called (in the thread that got the 429) for the attempt this thread last sent through the gate."""
+        with self._cond:
+            if getattr(self._local, "generation", self._generation) != self._generation:
+                return  # sent before the last lowering: that burst has already halved the limit
+            now = self._clock()
+            self._generation += 1
+            lowered = max(1, self.limit // 2)
+            if lowered < self.limit:
+                logger.warning(
+                    f"Zoho Desk answered 429 TOO_MANY_REQUESTS: lowering concurrency from {self.limit} to {lowered}."
+                )
+            self.limit = lowered
+            self._lowered_at = now
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        with self._cond:
+            if self.limit >= self.maximum or self._clock() - self._lowered_at < COOLDOWN_SECONDS:
+                return
+            self._successes += 1
+            if self._successes >= GROWTH_PER_SLOT * self.limit:
+                self.limit += 1
+                self._successes = 0
+                self._cond.notify_all()
+
+
+class GatedAdapter(HTTPAdapter):
+    """requests' transport with every send (each retry too) passing the RequestGate."""
+
+    def __init__(self, gate: RequestGate) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=gate.maximum + 4)
+        self._gate = gate
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        with self._gate:
+            return super().send(request, *args, **kwargs)
+
+
+def ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """fn over items with up to `window` calls running ahead; results come out in input order."""
+    pending: deque[Future[R]] = deque()
+    source = iter(items)
+    for item in source:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        result = pending.popleft().result()
+        for item in source:
+            pending.append(pool.submit(fn, item))
+            break
+        yield result
+
+
+class PageFetcher:
+    """Fetches the pages of one offset-paged list ahead of the reader, in order.
+
+    Slow start: after k full pages, k+1 run ahead (up to `window`), so a one-page table costs one call and
+    no table wastes more calls past its end (HTTP 204s) than min(its pages, window - 1).
+    """
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        fetch: Callable[[int], R],
+        is_last: Callable[[R], bool],
+        start: int,
+        step: int,
+        window: Callable[[], int],
+        max_offset: int | None = None,
+    ) -> None:
+        self._max_offset = max_offset
+        self._pool = pool
+        self._fetch = fetch
+        self._is_last = is_last
+        self._step = step
+        self._window = window
+        self._pending: deque[tuple[int, Future[R]]] = deque()
+        self._next_offset = start
+        self._ahead = 1
+        self._done = False
+        self.expected_offset = start
+
+    def _fill(self) -> None:
+        while not self._done and len(self._pending) < min(self._ahead, max(1, self._window())):
+            if self._pending and self._max_offset is not None and self._next_offset > self._max_offset:
+                break
+            self._pending.append((self._next_offset, self._pool.submit(self._fetch, self._next_offset)))
+            self._next_offset += self._step
+
+    def take(self, offset: int) -> R:
+        if offset != self.expected_offset:
+            raise ValueError(f"page {offset} requested, {self.expected_offset} expected")
+        self._fill()
+        got, future = self._pending.popleft()
+        assert got == offset
+        result = future.result()
+        if self._is_last(result):
+            self._done = True
+            self._pending.clear()  # pages past the end: their answers (204) are not needed
+        else:
+            self._ahead = min(self._ahead + 1, max(1, self._window()))
+        self.expected_offset = offset + self._step
+        return result
