@@ -1,9 +1,7 @@
 """Custom fields end to end: discover types each module's `cf` from organizationFields, a read emits coerced values.
 
 Two servers: the fake Zoho Desk (its modules each have two custom fields, Picklist and Text) and, for
-every other Zoho field type, requests-mock. Tests marked WIRING_PENDING need custom_fields wired into
-StreamContext / ZohoDeskStream; they are strict xfails until then, so the wiring turns them into failures
-that say "remove the marker".
+every other Zoho field type, requests-mock.
 """
 
 from __future__ import annotations
@@ -33,11 +31,6 @@ from source_zoho_desk.custom_fields import STREAM_MODULES, CustomFieldCatalog, o
 from source_zoho_desk.source import SourceZohoDesk
 from source_zoho_desk.streams.tables import FIELD_MODULES, OrganizationFields
 
-WIRING_PENDING = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="wiring pending: StreamContext.custom_fields + ZohoDeskStream.get_json_schema/transform",
-)
 FIELDS_CALL = "GET /api/v1/organizationFields"
 LOGGER = logging.getLogger("airbyte")
 
@@ -111,7 +104,6 @@ def test_the_catalog_reads_each_module_once_through_the_connectors_own_stream(zo
     assert len(catalog.cf_schema("tickets")["properties"]) == len(FAKE_FIELDS)
 
 
-@WIRING_PENDING
 def test_discover_types_cf_of_every_module_stream_asking_once_per_module(zoho):
     catalog = discover(zoho.config())
     for stream in STREAM_MODULES:
@@ -125,7 +117,6 @@ def test_discover_types_cf_of_every_module_stream_asking_once_per_module(zoho):
     assert zoho.fake.calls()[FIELDS_CALL] == len(FIELD_MODULES)
 
 
-@WIRING_PENDING
 def test_read_emits_coerced_cf_values_that_fit_the_discovered_schema(zoho):
     fake = zoho.fake
     first, second = fake.ids("tickets", 2)
@@ -221,7 +212,6 @@ def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     return waits
 
 
-@WIRING_PENDING
 def test_discover_gives_every_zoho_type_its_column_type(requests_mock):
     mock_zoho(requests_mock)
     cf = schema_of(discover(dict(CONFIG)), "tickets")["properties"]["cf"]
@@ -240,7 +230,6 @@ def test_discover_gives_every_zoho_type_its_column_type(requests_mock):
     assert all(prop["type"][0] == "null" for prop in props.values())
 
 
-@WIRING_PENDING
 def test_read_coerces_every_type_and_the_records_fit_the_discovered_schema(requests_mock, caplog):
     mock_zoho(requests_mock)
     catalog = discover(dict(CONFIG))
@@ -258,7 +247,6 @@ def test_read_coerces_every_type_and_the_records_fit_the_discovered_schema(reque
     assert "Number" in warning and "null" in warning
 
 
-@WIRING_PENDING
 @pytest.mark.parametrize(("status", "body"), [
     (500, '{"errorCode":"INTERNAL_SERVER_ERROR","message":"An internal server error occurred."}'),
     (200, "<html>maintenance</html>"),

@@ -16,13 +16,13 @@ def iso_from_epoch_ms(value: int | float) -> str:
 
 
 def normalise_time(value: Any) -> Any:
-    """Epoch ms (number or digit string) → ISO-8601 UTC; anything else passes through untouched."""
+    """Epoch ms (number or digit string) → ISO-8601 UTC; 0 (Zoho's "not set") → None; other values untouched."""
     if isinstance(value, bool):
         return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, (int, float)):
-        return iso_from_epoch_ms(value)
-    if isinstance(value, str) and value.isdigit() and len(value) >= 10:
-        return iso_from_epoch_ms(int(value))
+        return iso_from_epoch_ms(value) if value else None
     return value
 
 
