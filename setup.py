@@ -1,8 +1,14 @@
 """Packaging for source-zoho-desk: the Airbyte source and its webhook collector share one distribution."""
 
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
-VERSION = "0.1.0"
+# The one version: metadata.yaml's data.dockerImageTag (Airbyte's image tag). The Dockerfile's io.airbyte.version
+# label repeats it; .ci/bump-version.sh sets both and unit_tests/test_packaging.py checks all three agree.
+_METADATA = (Path(__file__).resolve().parent / "metadata.yaml").read_text()
+VERSION = re.search(r"^  dockerImageTag:\s*[\"']?([^\s\"']+)", _METADATA, re.MULTILINE).group(1)
 
 MAIN_REQUIREMENTS = [
     "airbyte-cdk>=7.39,<8",
@@ -22,6 +28,8 @@ TEST_REQUIREMENTS = [
     "docker>=7.1,<8",
     "psutil>=5.9,<8",
     "ruff>=0.8,<1",
+    "airbyte-connector-models>=0.1.12,<0.2",  # Airbyte's published metadata.yaml schema (test_packaging)
+    "pyinstrument>=4.6,<6",  # bench/: profiles of the read's hot paths
 ]
 
 setup(
