@@ -74,7 +74,10 @@ class SourceRegistry(Protocol):
 
     def get(self, source_id: str) -> DataSource | None: ...
 
-    def by_url_token(self, token: str) -> DataSource | None: ...
+    def by_url_token(self, token: str) -> DataSource | None:
+        """Called on the event loop for every webhook request: must answer from memory or a local file
+        without waiting on the network (a networked backend caches and refreshes in the background)."""
+        ...
 
     def check_credential(self, source_id: str, credential: str) -> DataSource | None: ...
 
@@ -113,6 +116,10 @@ class SQLiteSourceRegistry:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.executescript(_SCHEMA)
+        # url-token hash -> source, for known tokens only (unknown ones would let anyone grow it). Valid
+        # while PRAGMA data_version is unchanged, i.e. no other process (the CLI) has written since.
+        self._by_token: dict[str, DataSource] = {}
+        self._cache_version = -1
 
     def close(self) -> None:
         with self._lock:
@@ -152,6 +159,8 @@ class SQLiteSourceRegistry:
             cur = self._conn.execute(
                 f"UPDATE sources SET {assignments} WHERE id = ?", (secret_hash, int(time.time() * 1000), source_id)
             )
+            # data_version only reports other connections' writes: forget our own cached view here.
+            self._by_token.clear()
         if cur.rowcount != 1:
             raise UnknownSource(source_id)
 
@@ -172,11 +181,22 @@ class SQLiteSourceRegistry:
 
     def by_url_token(self, token: str) -> DataSource | None:
         wanted = hash_secret("url", token)
-        row = self._one(f"SELECT {_COLUMNS}, url_token_hash FROM sources WHERE url_token_hash = ?", (wanted,))
-        # The index lookup is on a hash the caller cannot steer; the final compare is constant-time anyway.
-        if row is None or not hmac.compare_digest(row[-1], wanted):
-            return None
-        return DataSource(*row[:-1])
+        with self._lock:
+            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+            if version != self._cache_version:
+                self._by_token.clear()
+                self._cache_version = version
+            source = self._by_token.get(wanted)
+            if source is not None:
+                return source
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS}, url_token_hash FROM sources WHERE url_token_hash = ?", (wanted,)
+            ).fetchone()
+            # The lookup is on a hash the caller cannot steer; the final compare is constant-time anyway.
+            if row is None or not hmac.compare_digest(row[-1], wanted):
+                return None
+            source = self._by_token[wanted] = DataSource(*row[:-1])
+            return source
 
     def check_credential(self, source_id: str, credential: str) -> DataSource | None:
         given = hash_secret("credential", credential)

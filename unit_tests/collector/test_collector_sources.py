@@ -83,3 +83,24 @@ def test_changes_are_visible_to_another_registry_on_the_same_file(tmp_path):
     finally:
         server.close()
         cli.close()
+
+
+def test_token_cache_sees_rotation_by_this_and_by_another_connection(tmp_path):
+    server, cli = SQLiteSourceRegistry(tmp_path / "s.db"), SQLiteSourceRegistry(tmp_path / "s.db")
+    try:
+        issued = cli.create("9")
+        assert server.by_url_token(issued.url_token) is not None  # now cached in `server`
+        assert server.by_url_token(issued.url_token) is not None
+        cli.rotate_url(issued.source.id)  # another connection: noticed through PRAGMA data_version
+        assert server.by_url_token(issued.url_token) is None
+        newer = server.rotate_url(issued.source.id)  # this connection: the cache is dropped explicitly
+        assert server.by_url_token(newer.url_token) is not None
+        newest = server.rotate_url(issued.source.id)
+        assert server.by_url_token(newer.url_token) is None
+        assert server.by_url_token(newest.url_token) is not None
+        for _ in range(100):  # unknown tokens are never cached
+            server.by_url_token("guess")
+        assert len(server._by_token) <= 1
+    finally:
+        server.close()
+        cli.close()
