@@ -94,6 +94,10 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 _WARN_AT = frozenset(10**n for n in range(10))
 
 
+ZOHO_TYPE_KEY = "x-zoho-type"
+ZOHO_RETURN_TYPE_KEY = "x-zoho-return-type"
+
+
 @dataclass(frozen=True)
 class CustomField:
     """One custom field of a module as /organizationFields describes it."""
@@ -160,7 +164,24 @@ def _property_schema(field: CustomField) -> dict[str, Any]:
         schema = {"type": ["null", kind]}
     label = f"{field.label!r} " if field.label else ""
     schema["description"] = f"Zoho Desk custom field {label}({field.type})."
+    # Machine-readable, so a read can coerce from the catalog Airbyte hands it without asking Zoho again.
+    schema[ZOHO_TYPE_KEY] = field.type
+    if field.return_type:
+        schema[ZOHO_RETURN_TYPE_KEY] = field.return_type
     return schema
+
+
+def fields_from_cf_schema(cf: Any) -> list[CustomField] | None:
+    """The custom fields a (configured) `cf` schema was typed with; None when it carries no Zoho types."""
+    properties = cf.get("properties") if isinstance(cf, Mapping) else None
+    if not isinstance(properties, Mapping):
+        return None
+    fields = [
+        CustomField(api_name=name, type=prop[ZOHO_TYPE_KEY], return_type=prop.get(ZOHO_RETURN_TYPE_KEY))
+        for name, prop in properties.items()
+        if isinstance(prop, Mapping) and isinstance(prop.get(ZOHO_TYPE_KEY), str)
+    ]
+    return fields or None
 
 
 def open_cf_schema() -> dict[str, Any]:
@@ -422,6 +443,11 @@ class CustomFieldCatalog:
                 f"({type(exc).__name__}: {exc}); its cf column stays an untyped object."
             )
             return None
+
+    def seed(self, module: str, fields: list[CustomField]) -> None:
+        """Use these fields for the module (e.g. from the configured catalog) instead of asking Zoho."""
+        with self._lock:
+            self._fields.setdefault(module, fields)
 
     def cf_schema(self, module: str) -> dict[str, Any]:
         fields = self.fields(module)

@@ -15,7 +15,7 @@ from airbyte_cdk.sources.streams import Stream
 from source_zoho_desk.auth import ZohoOAuthAuthenticator, resolve_refresh_token
 from source_zoho_desk.check import check_desk_access
 from source_zoho_desk.config import IncrementalSettings, ZohoDeskConfig
-from source_zoho_desk.custom_fields import CustomFieldCatalog
+from source_zoho_desk.custom_fields import CustomFieldCatalog, fields_from_cf_schema
 from source_zoho_desk.queue_client import QueueClient
 from source_zoho_desk.streams.base import StreamContext
 from source_zoho_desk.streams.children import TicketAttachments, TicketComments, TicketThreads, TicketTimeEntries
@@ -58,6 +58,17 @@ STREAM_CLASSES = (
     TicketAttachments,
     TicketTimeEntries,
 )
+
+
+def seed_custom_fields(catalog_of_fields: CustomFieldCatalog, catalog: ConfiguredAirbyteCatalog) -> None:
+    """A read coerces `cf` to the types discover announced (the destination expects exactly those), and does
+    not spend list calls on organizationFields again; a catalog whose `cf` is untyped keeps it untyped."""
+    for configured in catalog.streams:
+        module = CustomFieldCatalog.module_for(configured.stream.name)
+        if module is None:
+            continue
+        cf = (configured.stream.json_schema.get("properties") or {}).get("cf")
+        catalog_of_fields.seed(module, fields_from_cf_schema(cf) or [])
 
 
 def queue_client(settings: IncrementalSettings) -> QueueClient | None:
@@ -108,6 +119,9 @@ class SourceZohoDesk(AbstractSource):
         catalog: ConfiguredAirbyteCatalog,
         state: list[AirbyteStateMessage] | None = None,
     ) -> Iterator[AirbyteMessage]:
+        context = self.context(config)  # type: ignore[arg-type]
+        if context.custom_fields is not None:
+            seed_custom_fields(context.custom_fields, catalog)
         try:
             yield from super().read(logger, config, catalog, state)
         finally:

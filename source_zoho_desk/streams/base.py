@@ -181,7 +181,16 @@ class ZohoDeskStream(HttpStream, ABC):
         return items
 
     def get_json_schema(self) -> Mapping[str, Any]:
-        schema = dict(super().get_json_schema())
+        # The CDK asks for the schema once per record; build it once.
+        return self._json_schema
+
+    @cached_property
+    def _json_schema(self) -> Mapping[str, Any]:
+        return self.build_json_schema()
+
+    def build_json_schema(self) -> dict[str, Any]:
+        """The schema file, with typed custom fields and a note when the stream is full refresh only."""
+        schema = dict(HttpStream.get_json_schema(self))
         if self.context.custom_fields is not None:
             schema = dict(self.context.custom_fields.typed_schema(self.name, schema))
         schema.setdefault(

@@ -185,8 +185,8 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
     def source_defined_cursor(self) -> bool:
         return True
 
-    def get_json_schema(self) -> Mapping[str, Any]:
-        schema = dict(super().get_json_schema())
+    def build_json_schema(self) -> dict[str, Any]:
+        schema = super().build_json_schema()
         if not self.tracks_changes:
             signals = [
                 "webhook events (incremental.mode webhook or webhook_and_polling)" if self.webhook_partition else "",
