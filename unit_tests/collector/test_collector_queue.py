@@ -221,3 +221,38 @@ def test_a_job_behind_the_stop_marker_fails_instead_of_hanging(path):
             await asyncio.wait_for(late, 5)
 
     run(body())
+
+
+def test_batched_group_dedupes_across_jobs_and_against_the_store(path):
+    async def body(q):
+        await q.append("a", [ev(t=0)], 1)
+        jobs = [[ev(t=i % 20)] for i in range(100)] + [[ev(t=0), ev(t=500), ev(t=500)]] + [[ev(t=1)] for _ in range(5)]
+        results = await asyncio.gather(*(q.append("a", j, 1) for j in jobs), q.append("b", [ev(t=0)], 1))
+        assert sum(r.stored for r in results) == 19 + 1 + 1  # t=1..19, t=500, and b's own t=0
+        assert sum(r.stored + r.duplicates for r in results) == sum(map(len, jobs)) + 1
+        stored = await q.read("a", "tickets", 0, 1000)
+        assert sorted(e.event_time_ms for e in stored) == [*range(20), 500]
+        seqs = [e.seq for e in stored]
+        assert seqs == sorted(set(seqs))
+        # the seen rows point at the right seqs: acknowledging deletes them and they still dedupe
+        await q.acknowledge("a", "tickets", seqs[-1])
+        assert (await q.append("a", [ev(t=7)], 2)).duplicates == 1
+
+    run(with_queue(path, body))
+
+
+def test_one_bad_job_in_a_batched_group_fails_alone(path):
+    from dataclasses import replace
+
+    async def body(q):
+        bad = replace(ev(t=99), payload_json="\ud800")  # cannot be encoded: fails inside the batch
+        results = await asyncio.gather(
+            *(q.append("a", [ev(t=i)], 1) for i in range(10)), q.append("a", [bad], 1),
+            *(q.append("a", [ev(t=i)], 1) for i in range(10, 20)),
+            return_exceptions=True,
+        )
+        assert isinstance(results[10], QueueUnavailable)
+        assert all(r.stored == 1 for n, r in enumerate(results) if n != 10)
+        assert sorted(e.event_time_ms for e in await q.read("a", "tickets", 0, 100)) == list(range(20))
+
+    run(with_queue(path, body))
