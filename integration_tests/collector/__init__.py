@@ -1,0 +1,1 @@
+"""Collector tests against a real uvicorn subprocess: durability under kill -9, deployment, wire fuzzing."""

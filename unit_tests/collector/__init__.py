@@ -1,0 +1,1 @@
+"""Unit tests of the webhook collector and of the QueueClient seam."""
