@@ -134,8 +134,10 @@ class PageFetcher:
         step: int,
         window: Callable[[], int],
         max_offset: int | None = None,
+        total: Callable[[R], int | None] | None = None,
     ) -> None:
         self._max_offset = max_offset
+        self._total = total
         self._pool = pool
         self._fetch = fetch
         self._is_last = is_last
@@ -143,16 +145,24 @@ class PageFetcher:
         self._window = window
         self._pending: deque[tuple[int, Future[R]]] = deque()
         self._next_offset = start
+        self._first = start
         self._ahead = 1
         self._done = False
         self.expected_offset = start
 
     def _fill(self) -> None:
         while not self._done and len(self._pending) < min(self._ahead, max(1, self._window())):
-            if self._pending and self._max_offset is not None and self._next_offset > self._max_offset:
+            if self._max_offset is not None and self._next_offset > self._max_offset:
                 break
             self._pending.append((self._next_offset, self._pool.submit(self._fetch, self._next_offset)))
             self._next_offset += self._step
+
+    @staticmethod
+    def _settle(unneeded: list[tuple[int, Future[R]]]) -> None:
+        """Cancel fetches not started yet; let started ones finish, so no call outlives the read."""
+        for _, future in unneeded:
+            if not future.cancel():
+                future.exception()
 
     def take(self, offset: int) -> R:
         if offset != self.expected_offset:
@@ -161,9 +171,17 @@ class PageFetcher:
         got, future = self._pending.popleft()
         assert got == offset
         result = future.result()
+        total = self._total(result) if self._total is not None else None
+        if total is not None:
+            # The answer says how many rows there are (search does): fetch no page past them.
+            last = self._first + max(0, total - 1)
+            self._max_offset = last if self._max_offset is None else min(self._max_offset, last)
+            self._settle([pending for pending in self._pending if pending[0] > self._max_offset])
+            self._pending = deque(pending for pending in self._pending if pending[0] <= self._max_offset)
         if self._is_last(result):
             self._done = True
-            self._pending.clear()  # pages past the end: their answers (204) are not needed
+            self._settle(list(self._pending))  # pages past the end: their answers (204) are not needed
+            self._pending.clear()
         else:
             self._ahead = min(self._ahead + 1, max(1, self._window()))
         self.expected_offset = offset + self._step

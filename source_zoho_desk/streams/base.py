@@ -143,7 +143,18 @@ class ZohoDeskStream(HttpStream, ABC):
             return None
         if len(self._items(response)) < self.page_size:
             return None
-        return {"from": _offset_of(response) + self.page_size}
+        offset = _offset_of(response)
+        total = self._total(response)
+        if total is not None and offset - self.first_offset + self.page_size >= total:
+            return None  # the answer said how many rows there are: no call for the 204 after them
+        return {"from": offset + self.page_size}
+
+    def _total(self, fetched: requests.Response | tuple[requests.PreparedRequest, requests.Response]) -> int | None:
+        """The row count a list answer carries (search answers `count`), if any."""
+        response = fetched[1] if isinstance(fetched, tuple) else fetched
+        self._items(response)
+        count = getattr(response, "_zoho_count", None)
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
 
     def parse_response(
         self, response: requests.Response, *, stream_slice: Mapping[str, Any] | None = None, **_: Any
@@ -177,6 +188,7 @@ class ZohoDeskStream(HttpStream, ABC):
             body = response.json()
             raw = body.get(self.list_key, body.get("data")) if isinstance(body, Mapping) else body
             items = [item for item in raw or [] if isinstance(item, Mapping)]
+            response._zoho_count = body.get("count") if isinstance(body, Mapping) else None  # type: ignore[attr-defined]
         response._zoho_items = items  # type: ignore[attr-defined]
         return items
 
@@ -219,6 +231,7 @@ class ZohoDeskStream(HttpStream, ABC):
                 step=self.page_size,
                 window=lambda: self.context.gate.limit,
                 max_offset=self.max_offset,
+                total=self._total,
             )
             self._fetcher = (key, fetcher)
         return self._fetcher[1].take(offset)

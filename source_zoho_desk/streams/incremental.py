@@ -31,6 +31,7 @@ SEARCH_PAGE = 100
 TOMBSTONE_MEMORY = timedelta(days=30)
 TOMBSTONE_LIMIT = 10_000
 DRAIN_PAGE = 1000
+MIN_SEARCH_WINDOW = timedelta(milliseconds=2)
 
 
 def iso(moment: datetime) -> str:
@@ -105,6 +106,7 @@ class ModifiedSearch(ZohoDeskStream):
     """`/<module>/search?modifiedTimeRange=a,b&sortBy=modifiedTime`, one window per slice."""
 
     skip_forbidden = False
+    max_offset = SEARCH_ROWS_CEILING - SEARCH_PAGE
 
     def __init__(self, parent: ZohoDeskStream, search_path: str) -> None:
         self.name = parent.name
@@ -141,8 +143,8 @@ class ModifiedSearch(ZohoDeskStream):
         try:
             yield from self.read_all({"start": iso(start), "end": iso(end)})
         except SearchWindowOverflow:
-            if end - start <= timedelta(seconds=1):
-                raise
+            if end - start <= MIN_SEARCH_WINDOW:
+                raise  # more changes in one millisecond than search can page through
             middle = start + (end - start) / 2
             yield from self.changed(start, middle)
             yield from self.changed(middle, end)
@@ -326,8 +328,18 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         return stamped
 
     def _poll(self, start: datetime, end: datetime, changes: ChangeSet) -> None:
-        for record in self.changed_records(start, end):
-            self._offer_record(record, changes)
+        try:
+            for record in self.changed_records(start, end):
+                self._offer_record(record, changes)
+        except SearchWindowOverflow:
+            # Search cannot page past 1,000 rows and the changes cannot be told apart by time: list the whole
+            # table instead of silently missing some.
+            self.logger.warning(
+                f"Stream {self.name}: more records changed within one millisecond than Zoho's search can list; "
+                "reading the whole table instead."
+            )
+            for record in self.snapshot_records():
+                self._offer_record(record, changes)
 
     def changed_records(self, start: datetime, end: datetime) -> Iterator[Mapping[str, Any]]:
         assert self.search_path is not None
