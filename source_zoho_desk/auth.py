@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, MutableMapping
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import requests
 from airbyte_cdk.config_observation import emit_configuration_as_airbyte_control_message
@@ -76,6 +76,10 @@ class ZohoOAuthAuthenticator(Oauth2Authenticator):
     tokens per 10 minutes, so the token must be refreshed once per process, not once per stream.
     """
 
+    # Access tokens a grant-code exchange returned, by refresh token: using one saves a refresh, and a
+    # refresh token may mint only 10 access tokens per 10 minutes.
+    _issued: ClassVar[dict[str, tuple[str, datetime]]] = {}
+
     def __init__(self, config: ZohoDeskConfig, refresh_token: str) -> None:
         self._zoho_config = config
         super().__init__(
@@ -84,6 +88,14 @@ class ZohoOAuthAuthenticator(Oauth2Authenticator):
             client_secret=config.client_secret,
             refresh_token=refresh_token,
         )
+        issued = self._issued.pop(refresh_token, None)
+        if issued is not None:
+            self.access_token, expiry = issued
+            self.set_token_expiry_date(expiry)
+
+    @classmethod
+    def remember_issued(cls, refresh_token: str, access_token: str, expires_in: int) -> None:
+        cls._issued[refresh_token] = (access_token, ab_datetime_now() + timedelta(seconds=expires_in))
 
     def get_auth_header(self) -> Mapping[str, Any]:
         return {"Authorization": f"Zoho-oauthtoken {self.get_access_token()}"}
@@ -132,6 +144,10 @@ def exchange_grant_code(config: ZohoDeskConfig) -> str:
     add_to_secrets(refresh_token)
     if body.get("access_token"):
         add_to_secrets(body["access_token"])
+        expires_in = body.get("expires_in")
+        ZohoOAuthAuthenticator.remember_issued(
+            str(refresh_token), str(body["access_token"]), int(expires_in) if isinstance(expires_in, int) else 3600
+        )
     return str(refresh_token)
 
 

@@ -91,3 +91,13 @@ def test_resolving_a_grant_code_emits_the_updated_config(raw_config, requests_mo
 def test_a_configured_refresh_token_is_used_without_any_call(raw_config, requests_mock):
     assert resolve_refresh_token(raw_config, ZohoDeskConfig.from_mapping(raw_config)) == "1000.refresh"
     assert requests_mock.call_count == 0
+
+
+def test_the_access_token_of_a_grant_code_exchange_is_used_not_refreshed_again(raw_config, requests_mock):
+    requests_mock.post(TOKEN_URL, json={**TOKEN_OK, "access_token": "1000.from-exchange",
+                                        "refresh_token": "1000.new-refresh"})
+    raw = _grant_config(raw_config)
+    config = ZohoDeskConfig.from_mapping(raw)
+    auth = ZohoOAuthAuthenticator(config, resolve_refresh_token(raw, config))
+    assert auth.get_auth_header() == {"Authorization": "Zoho-oauthtoken 1000.from-exchange"}
+    assert requests_mock.call_count == 1, "one token call: the exchange; no refresh"
