@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools.oas import OASFolder, Operation, as_type_list, find_oas_dir, merge_composites
+from tools.oas import OASFolder, Operation, as_type_list, cli_paths, merge_composites
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "integration_tests" / "fake_zoho" / "oas_facts.json"
@@ -243,16 +242,10 @@ def dump(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: tools/extract_oas_facts.py [--oas DIR] [--out FILE]."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--oas", type=Path, default=None, help="zohodesk-oas v1.0 folder")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    oas_dir = args.oas or find_oas_dir(REPO_ROOT)
-    if oas_dir is None:
-        parser.error("OAS folder not found; pass --oas or set ZOHO_OAS_DIR")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(dump(build_facts(oas_dir)), encoding="utf-8")
-    print(f"wrote {args.out}")
+    oas_dir, out = cli_paths(__doc__, DEFAULT_OUT, REPO_ROOT, argv)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(dump(build_facts(oas_dir)), encoding="utf-8")
+    print(f"wrote {out}")
     return 0
 
 

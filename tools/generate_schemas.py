@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -14,7 +13,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools.extract_oas_facts import operation_facts
-from tools.oas import OASFolder, Operation, as_type_list, find_oas_dir
+from tools.oas import OASFolder, Operation, as_type_list, cli_paths
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "source_zoho_desk" / "schemas"
@@ -192,17 +191,11 @@ def generate(oas_dir: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: tools/generate_schemas.py [--oas DIR] [--out DIR]."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--oas", type=Path, default=None, help="zohodesk-oas v1.0 folder")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    args = parser.parse_args(argv)
-    oas_dir = args.oas or find_oas_dir(REPO_ROOT)
-    if oas_dir is None:
-        parser.error("OAS folder not found; pass --oas or set ZOHO_OAS_DIR")
-    args.out.mkdir(parents=True, exist_ok=True)
+    oas_dir, out = cli_paths(__doc__, DEFAULT_OUT, REPO_ROOT, argv)
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in generate(oas_dir).items():
-        (args.out / name).write_text(text, encoding="utf-8")
-    print(f"wrote {len(STREAMS)} schemas to {args.out}")
+        (out / name).write_text(text, encoding="utf-8")
+    print(f"wrote {len(STREAMS)} schemas to {out}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,18 @@ def find_oas_dir(repo_root: Path) -> Path | None:
         if cand.is_dir() and any(cand.glob("*.json")):
             return cand
     return None
+
+
+def cli_paths(description: str | None, default_out: Path, repo_root: Path, argv: list[str] | None) -> tuple[Path, Path]:
+    """The (OAS folder, output path) of a generator's command line: `[--oas DIR] [--out PATH]`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--oas", type=Path, default=None, help="zohodesk-oas v1.0 folder")
+    parser.add_argument("--out", type=Path, default=default_out)
+    args = parser.parse_args(argv)
+    oas_dir = args.oas or find_oas_dir(repo_root)
+    if oas_dir is None:
+        parser.error("OAS folder not found; pass --oas or set ZOHO_OAS_DIR")
+    return oas_dir, args.out
 
 
 def _unescape_pointer_token(token: str) -> str:

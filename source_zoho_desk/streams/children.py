@@ -6,8 +6,6 @@ from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from datetime import datetime
 from typing import Any
 
-from airbyte_cdk.models import SyncMode
-
 from source_zoho_desk.concurrency import ordered_map
 from source_zoho_desk.streams.incremental import UPDATED_AT, IncrementalZohoStream, ModifiedSearch
 from source_zoho_desk.streams.tables import Tickets, parent_ids
@@ -33,17 +31,8 @@ class TicketChildStream(IncrementalZohoStream):
     def full_refresh_slices(self, **_: Any) -> Iterable[Mapping[str, Any]]:
         return [{}]
 
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: list[str] | None = None,
-        stream_slice: Mapping[str, Any] | None = None,
-        stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any]]:
-        if sync_mode == SyncMode.full_refresh:
-            yield from self.snapshot_records()
-            return
-        yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+    def read_full_refresh(self, *_: Any) -> Iterable[Mapping[str, Any]]:
+        return self.snapshot_records()
 
     def snapshot_records(self) -> Iterable[Mapping[str, Any]]:
         return self.children_of(parent_ids(Tickets(self.context)))

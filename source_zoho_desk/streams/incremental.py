@@ -249,9 +249,18 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any]]:
         if sync_mode == SyncMode.full_refresh:
-            yield from HttpStream.read_records(self, sync_mode, cursor_field, stream_slice, stream_state)
+            yield from self.read_full_refresh(cursor_field, stream_slice, stream_state)
             return
         yield from self.read_changes()
+
+    def read_full_refresh(
+        self,
+        cursor_field: list[str] | None,
+        stream_slice: Mapping[str, Any] | None,
+        stream_state: Mapping[str, Any] | None,
+    ) -> Iterable[Mapping[str, Any]]:
+        """One page per call (the CDK checkpoints after each), or a whole slice for multi-slice streams."""
+        return HttpStream.read_records(self, SyncMode.full_refresh, cursor_field, stream_slice, stream_state)
 
     # --- the change flow ---------------------------------------------------------------------------
     def read_changes(self) -> Iterator[Mapping[str, Any]]:
