@@ -297,3 +297,31 @@ def test_webhook_mode_without_collector_settings_names_the_missing_field(serve, 
     run = connector.check(zoho.config(incremental={"mode": "webhook"}))
     assert run.status.status.value == "FAILED"
     assert "incremental.collector_url" in run.status.message
+
+
+def test_check_proves_the_collector_settings_and_names_the_wrong_one(serve, connector, collector):
+    zoho = serve()
+    source = new_source(collector, zoho.fake.org_id)
+    good = incremental_config(zoho, collector, source, "webhook")
+    assert connector.check(good).status.status.value == "SUCCEEDED"
+
+    wrong_credential = incremental_config(zoho, collector, {**source, "drain_credential": "zdc_wrong"}, "webhook")
+    status = connector.check(wrong_credential).status
+    assert status.status.value == "FAILED" and "incremental.collector_credential" in status.message
+
+
+def test_an_unreachable_collector_fails_the_sync_as_transient_and_acknowledges_nothing(serve, connector, collector,
+                                                                                     sleeps):
+    zoho = serve(sizes={"tickets": 10})
+    source = new_source(collector, zoho.fake.org_id)
+    config = incremental_config(zoho, collector, source, "webhook")
+    catalog = incremental_catalog(connector, config, ("tickets",))
+    _, state = sync(connector, config, catalog, None)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    config["incremental"]["collector_url"] = dead
+    run = connector.run(connector.args("read", config, catalog, state))
+    errors = [m.trace.error for m in run.errors if "collector is unavailable" in m.trace.error.message]
+    assert errors and errors[0].failure_type.value == "transient_error", run.error_text()

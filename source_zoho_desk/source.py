@@ -16,7 +16,7 @@ from source_zoho_desk.auth import ZohoOAuthAuthenticator, resolve_refresh_token
 from source_zoho_desk.check import check_desk_access
 from source_zoho_desk.config import IncrementalSettings, ZohoDeskConfig
 from source_zoho_desk.custom_fields import CustomFieldCatalog, fields_from_cf_schema
-from source_zoho_desk.queue_client import QueueClient
+from source_zoho_desk.queue_client import CollectorError, QueueClient
 from source_zoho_desk.streams.base import StreamContext
 from source_zoho_desk.streams.children import TicketAttachments, TicketComments, TicketThreads, TicketTimeEntries
 from source_zoho_desk.streams.tables import (
@@ -106,6 +106,11 @@ class SourceZohoDesk(AbstractSource):
                 f"Could not reach the Zoho Desk API at {context.config.api_url} ({type(exc).__name__}). "
                 "Check data_center (or api_url) and the network."
             )
+        if context.queue is not None:
+            try:
+                context.queue.head("tickets")  # proves the collector URL, data source id and credential
+            except CollectorError as exc:
+                return False, f"Zoho Desk is reachable, but the webhook collector is not usable: {exc}"
         return True, None
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:

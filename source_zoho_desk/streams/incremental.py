@@ -13,12 +13,19 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import requests
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import FailureType, SyncMode
 from airbyte_cdk.sources.streams import IncrementalMixin
 from airbyte_cdk.sources.streams.checkpoint import ResumableFullRefreshCursor
 from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_zoho_desk.queue_client import QueuedEvent
+from source_zoho_desk.queue_client import (
+    CollectorAuthError,
+    CollectorError,
+    CollectorProtocolError,
+    CollectorUnavailable,
+    QueuedEvent,
+)
 from source_zoho_desk.records import iso_from_epoch_ms, normalise_time
 from source_zoho_desk.streams.base import ZohoDeskStream
 
@@ -51,6 +58,17 @@ def epoch_ms(value: Any) -> int | None:
         return int(parse_iso(normalised).timestamp() * 1000)
     except ValueError:
         return None
+
+
+def collector_failure(exc: CollectorError) -> AirbyteTracedException:
+    """The collector's errors as Airbyte failures: settings to fix, or a collector to bring back."""
+    if isinstance(exc, (CollectorAuthError, CollectorProtocolError)):
+        return AirbyteTracedException(message=str(exc), failure_type=FailureType.config_error)
+    assert isinstance(exc, CollectorUnavailable)
+    return AirbyteTracedException(
+        message=f"The webhook collector is unavailable ({exc}); nothing was acknowledged, the next sync retries.",
+        failure_type=FailureType.transient_error,
+    )
 
 
 class SearchWindowOverflow(Exception):
@@ -264,6 +282,12 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
 
     # --- the change flow ---------------------------------------------------------------------------
     def read_changes(self) -> Iterator[Mapping[str, Any]]:
+        try:
+            yield from self._read_changes()
+        except CollectorError as exc:
+            raise collector_failure(exc) from exc
+
+    def _read_changes(self) -> Iterator[Mapping[str, Any]]:
         settings = self.context.config.incremental
         incoming = dict(self._state)
         now = self.context.sync_started_at
