@@ -57,3 +57,16 @@ def test_too_many_requests_lowers_the_concurrency(server, monkeypatch):
         server.fake.configure(max_concurrent=None)
     assert len(records) == 1500
     assert context.gate.limit <= 2
+
+
+def test_a_resumable_full_refresh_through_the_entrypoint_fetches_pages_concurrently(server, connector):
+    from integration_tests.conftest import configured
+
+    config = server.config(max_concurrency=4)
+    catalog = configured(connector.catalog(config), ["tickets"])
+    server.fake.reset_calls()
+    run = connector.run(connector.args("read", config, catalog))
+    assert run.uncaught is None and not run.errors, run.error_text()
+    assert [r["id"] for r in run.records_of("tickets")] == server.fake.ids("tickets", 1500)
+    assert len(run.states) >= 15, "still one checkpoint per page"
+    assert server.fake.peak_in_flight == 4

@@ -26,6 +26,7 @@ from source_zoho_desk.queue_client import QueueClient
 from source_zoho_desk.records import RecordShape
 
 REQUEST_TIMEOUT_SECONDS = 120
+PAGE_CURSOR_KEYS = ("from", "__ab_full_refresh_sync_complete")
 
 _worker = threading.local()
 
@@ -221,7 +222,9 @@ class ZohoDeskStream(HttpStream, ABC):
         if self.page_size is None or in_worker() or self.context.gate.maximum == 1:
             return self._gated_fetch(stream_slice, stream_state, next_page_token)
         offset = int((next_page_token or {}).get("from", self.first_offset))
-        key = json.dumps(stream_slice or {}, sort_keys=True, default=str)
+        # In resumable full refresh the slice also carries the page cursor; the list is the rest of it.
+        partition = {k: v for k, v in (stream_slice or {}).items() if k not in PAGE_CURSOR_KEYS}
+        key = json.dumps(partition, sort_keys=True, default=str)
         if self._fetcher is None or self._fetcher[0] != key or self._fetcher[1].expected_offset != offset:
             fetcher = PageFetcher(
                 self.context.pool,
