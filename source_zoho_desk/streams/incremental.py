@@ -177,6 +177,8 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
     webhook_partition: ClassVar[str | None] = None
     search_path: ClassVar[str | None] = None
     cursor_name: ClassVar[str] = "modifiedTime"
+    # Streams read in several slices (per department, per ticket) restart a failed full refresh from the top.
+    has_multiple_slices_in_full_refresh: ClassVar[bool] = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._sync_mode: SyncMode | None = None
@@ -184,8 +186,6 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         self._state: MutableMapping[str, Any] = {}
         if not self.has_multiple_slices_in_full_refresh:
             self.cursor = ResumableFullRefreshCursor()
-
-    has_multiple_slices_in_full_refresh: ClassVar[bool] = False
 
     # --- what Airbyte sees -------------------------------------------------------------------------
     @property
@@ -216,7 +216,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
                 f"Full refresh only with incremental.mode={self.context.config.incremental.mode}: changes to "
                 f"{self.name} are signalled only through " + " or ".join(s for s in signals if s) + "."
             )
-        if self.tracks_changes:
+        else:
             schema.pop("description", None)
             properties = dict(schema.get("properties", {}))
             properties[DELETED_AT] = {"type": ["null", "string"], "format": "date-time"}
