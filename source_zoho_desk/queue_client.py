@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 import requests
 
 _AUTH_HINT = {
@@ -98,7 +99,7 @@ class QueueClient:
             if response.status_code != 200:
                 raise CollectorProtocolError(f"HTTP {response.status_code} from {url}: {response.text[:300]}")
             try:
-                return response.json()
+                return orjson.loads(response.content)  # drain pages are large; orjson parses them ~4x faster
             except ValueError as exc:
                 raise CollectorProtocolError(f"{url} did not answer JSON") from exc
         raise CollectorUnavailable(

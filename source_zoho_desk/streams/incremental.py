@@ -37,7 +37,9 @@ SEARCH_PAGE = 100
 # Remembered deletes keep an older, late event from resurrecting a row; bounded so state stays small.
 TOMBSTONE_MEMORY = timedelta(days=30)
 TOMBSTONE_LIMIT = 10_000
-DRAIN_PAGE = 1000
+DRAIN_PAGE = 5000
+# Changes buffered (latest per id) before they are emitted: bounds a sync's memory whatever the backlog.
+CHANGE_BUFFER = 5000
 MIN_SEARCH_WINDOW = timedelta(milliseconds=2)
 
 
@@ -82,6 +84,13 @@ def is_deleted(event_type: str, payload: Mapping[str, Any]) -> bool:
 
 
 @dataclass
+class Drained:
+    """How far a drain got: the state's next `seq`."""
+
+    last_seq: int
+
+
+@dataclass
 class Change:
     """The newest thing known about one record in this sync."""
 
@@ -91,27 +100,36 @@ class Change:
 
 
 class ChangeSet:
-    """Latest change per id across the webhook drain and the polling pass (by change time, then arrival)."""
+    """Latest change per id across the webhook drain and the polling pass (by change time, then arrival).
 
-    def __init__(self, tombstones: Mapping[str, int]) -> None:
-        self._changes: dict[str, Change] = {}
+    Memory stays bounded: payloads are buffered only up to `capacity` and then emitted; what is kept for the
+    whole sync is an index of id → newest change time, so an older change of an id is never emitted after a
+    newer one, and no change older than a delete resurrects the row.
+    """
+
+    def __init__(self, tombstones: Mapping[str, int], capacity: int = CHANGE_BUFFER) -> None:
+        self._pending: dict[str, Change] = {}
+        self._newest: dict[str, int] = {}
         self._tombstones = dict(tombstones)
+        self._capacity = capacity
 
-    def offer(self, record_id: str, change: Change) -> None:
+    def offer(self, record_id: str, change: Change) -> Iterator[MutableMapping[str, Any]]:
+        """Take one change; yields buffered records when the buffer is full."""
         deleted_at = self._tombstones.get(record_id)
         if deleted_at is not None and not change.deleted and change.changed_ms <= deleted_at:
             return  # an older event must never resurrect a deleted row
-        current = self._changes.get(record_id)
-        if current is None or change.changed_ms >= current.changed_ms:
-            self._changes[record_id] = change
+        if change.changed_ms < self._newest.get(record_id, -1):
+            return
+        self._newest[record_id] = change.changed_ms
+        self._pending[record_id] = change
         if change.deleted:
             self._tombstones[record_id] = max(change.changed_ms, deleted_at or 0)
+        if len(self._pending) >= self._capacity:
+            yield from self.flush()
 
-    def __len__(self) -> int:
-        return len(self._changes)
-
-    def records(self) -> Iterator[MutableMapping[str, Any]]:
-        for change in self._changes.values():
+    def flush(self) -> Iterator[MutableMapping[str, Any]]:
+        pending, self._pending = self._pending, {}
+        for change in pending.values():
             yield change.record
 
     def tombstones(self, now_ms: int) -> dict[str, int]:
@@ -299,33 +317,34 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         if queue is not None:
             if "seq" in incoming:
                 queue.acknowledge(self.webhook_partition, int(incoming["seq"]))
-                new_state["seq"] = self._drain(queue, int(incoming["seq"]), changes)
+                drained = Drained(int(incoming["seq"]))
+                yield from self._drain(queue, drained, changes)
+                new_state["seq"] = drained.last_seq
             else:
                 # Taken BEFORE the snapshot or gap poll: anything that happens meanwhile is drained next time.
                 new_state["seq"] = queue.head(self.webhook_partition)
 
         cursor = incoming.get(self.cursor_name)
         if cursor and (polling or "seq" not in incoming):
-            self._poll(parse_iso(cursor) - timedelta(minutes=settings.polling_lookback_minutes), now, changes)
+            start = parse_iso(cursor) - timedelta(minutes=settings.polling_lookback_minutes)
+            yield from self._poll(start, now, changes)
         elif "seq" not in incoming and not cursor:
             yield from self._snapshot(now, changes)
         if polling or cursor:
             new_state[self.cursor_name] = iso(now)
 
-        yield from changes.records()
+        yield from changes.flush()
         tombstones = changes.tombstones(int(now.timestamp() * 1000))
         if tombstones:
             new_state["deleted"] = tombstones
         self._state = new_state
 
-    def _drain(self, queue: Any, after_seq: int, changes: ChangeSet) -> int:
-        last = after_seq
-        for event in queue.iter_events(self.webhook_partition, after_seq, page_size=DRAIN_PAGE):
-            last = max(last, event.seq)
-            self._offer_event(event, changes)
-        return last
+    def _drain(self, queue: Any, drained: Drained, changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
+        for event in queue.iter_events(self.webhook_partition, drained.last_seq, page_size=DRAIN_PAGE):
+            drained.last_seq = max(drained.last_seq, event.seq)
+            yield from self._offer_event(event, changes)
 
-    def _offer_event(self, event: QueuedEvent, changes: ChangeSet) -> None:
+    def _offer_event(self, event: QueuedEvent, changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
         payload = event.payload if isinstance(event.payload, Mapping) else {}
         record_id = payload.get("id")
         if record_id is None:
@@ -342,15 +361,15 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
             record[DELETED_AT] = None
         changed_ms = max(epoch_ms(record.get(self.cursor_name)) or 0, event.event_time_ms)
         record[UPDATED_AT] = iso_from_epoch_ms(changed_ms)
-        changes.offer(record["id"], Change(record, changed_ms, deleted))
+        yield from changes.offer(record["id"], Change(record, changed_ms, deleted))
 
     def transform_change(self, record: MutableMapping[str, Any]) -> Mapping[str, Any]:
         """A webhook payload or a search hit, shaped like a list record of this stream."""
         return self.transform(record, {})
 
-    def _offer_record(self, record: Mapping[str, Any], changes: ChangeSet) -> None:
+    def _offer_record(self, record: Mapping[str, Any], changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
         record = self._stamped(record)
-        changes.offer(str(record["id"]), Change(record, epoch_ms(record[UPDATED_AT]) or 0, False))
+        yield from changes.offer(str(record["id"]), Change(record, epoch_ms(record[UPDATED_AT]) or 0, False))
 
     def _stamped(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """A listed or searched record with the change columns every incremental record carries."""
@@ -360,10 +379,10 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         stamped[UPDATED_AT] = changed or iso(self.context.sync_started_at)
         return stamped
 
-    def _poll(self, start: datetime, end: datetime, changes: ChangeSet) -> None:
+    def _poll(self, start: datetime, end: datetime, changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
         try:
             for record in self.changed_records(start, end):
-                self._offer_record(record, changes)
+                yield from self._offer_record(record, changes)
         except SearchWindowOverflow:
             # Search cannot page past 1,000 rows and the changes cannot be told apart by time: list the whole
             # table instead of silently missing some.
@@ -372,7 +391,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
                 "reading the whole table instead."
             )
             for record in self.snapshot_records():
-                self._offer_record(record, changes)
+                yield from self._offer_record(record, changes)
 
     def changed_records(self, start: datetime, end: datetime) -> Iterator[Mapping[str, Any]]:
         assert self.search_path is not None
@@ -382,7 +401,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         """First sync: every current record, streamed (a snapshot is never held in memory)."""
         start = self.context.config.start_date
         if start is not None and self.search_path:
-            self._poll(start, now, changes)
+            yield from self._poll(start, now, changes)
             return
         for record in self.snapshot_records():
             yield self._stamped(record)
