@@ -41,6 +41,7 @@ STAGES = (
     ("HTTP: request + wait + receive (CDK _fetch_next_page: requests, urllib3, socket)", "_fetch_next_page",
      "airbyte_cdk/sources/streams/http/http.py"),
     ("JSON parse of Zoho pages (Response.json)", "json", "requests/models.py"),
+    ("webhook drain: fetch + parse queue pages (QueueClient.drain)", "drain", "source_zoho_desk/queue_client.py"),
     ("record normalisation (RecordShape.normalise)", "normalise", "source_zoho_desk/records.py"),
     ("Airbyte record message build (_get_message, per-record get_json_schema)", "_get_message",
      "airbyte_cdk/sources/abstract_source.py"),
