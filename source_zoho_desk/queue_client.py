@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -128,13 +129,20 @@ class QueueClient:
         ]
 
     def iter_events(self, partition: str, after_seq: int, page_size: int = 1000) -> Iterator[QueuedEvent]:
-        """Every event after `after_seq`, page by page, until the queue has no more."""
-        while True:
+        """Every event after `after_seq`, page by page, until the queue has no more.
+
+        The next page is fetched while the caller works through the current one.
+        """
+        with ThreadPoolExecutor(1, thread_name_prefix="collector-drain") as pool:
             page = self.drain(partition, after_seq, page_size)
-            yield from page
-            if len(page) < page_size:
-                return
-            after_seq = page[-1].seq
+            while True:
+                following = None
+                if len(page) == page_size:
+                    following = pool.submit(self.drain, partition, page[-1].seq, page_size)
+                yield from page
+                if following is None:
+                    return
+                page = following.result()
 
     def acknowledge(self, partition: str, upto_seq: int) -> None:
         """Tell the collector Airbyte committed everything up to `upto_seq`; it may delete those events."""

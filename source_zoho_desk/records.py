@@ -76,22 +76,24 @@ class RecordShape:
         return bool(self.times or self.strings or self.objects or self.arrays)
 
     def normalise(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        # Hot path (every record of every sync): exact type checks, since JSON gives dicts, lists, strs and
+        # ints, and isinstance against the collections ABCs costs several times more.
         for name in self.times:
             value = record.get(name)
-            if value is not None:
+            if value is not None and (type(value) is not str or value.isdigit()):
                 record[name] = normalise_time(value)
         for name in self.strings:
             value = record.get(name)
-            if isinstance(value, int) and not isinstance(value, bool):
+            if type(value) is int:
                 record[name] = str(value)
         for name, child in self.objects.items():
             value = record.get(name)
-            if isinstance(value, MutableMapping):
+            if type(value) is dict:
                 child.normalise(value)
         for name, child in self.arrays.items():
             value = record.get(name)
-            if isinstance(value, list):
+            if type(value) is list:
                 for item in value:
-                    if isinstance(item, MutableMapping):
+                    if type(item) is dict:
                         child.normalise(item)
         return record
