@@ -1,1 +1,1 @@
-"""Benchmark suite of issue #6: `bash bench/run.sh [--quick]` (see docs/bench.md)."""
+"""Benchmark suite of issue #6: `bash bench/run.sh [--quick]` (see README.md, "Benchmarks")."""

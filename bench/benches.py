@@ -74,7 +74,7 @@ QUICK = Sizes(
     credits_tickets=50, changed_tickets=5,
 )
 
-# Page maxima of the list endpoints (docs/TEAM_NOTES.md) for the minimal-calls baseline of bench 5.
+# Page maxima of the list endpoints (the README's Streams table) for the minimal-calls baseline of bench 5.
 PAGE_MAX = {"tickets": 100, "departments": 200, "products": 100, "contracts": 100, "contacts": 99, "accounts": 99,
             "agents": 200, "tasks": 99, "calls": 99, "events": 99, "articles": 50}
 PER_DEPARTMENT = ("tasks", "calls", "events")

@@ -39,7 +39,7 @@ from integration_tests.fake_zoho.server import FakeZohoServer
 from integration_tests.fake_zoho.state import FakeZoho
 
 TOKEN_CALL = "POST /oauth/v2/token"
-# Every stream the connector must offer (the snake_case names are a contract, see docs/TEAM_NOTES.md).
+# Every stream the connector must offer (the snake_case names are a contract, see the README's Streams table).
 ALL_STREAMS = (
     "tickets", "departments", "products", "contracts", "organization_fields", "contacts", "accounts", "agents",
     "teams", "tasks", "calls", "events", "articles", "layouts", "organization_modules", "ticket_threads",

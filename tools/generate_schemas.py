@@ -44,7 +44,7 @@ class Stream:
     extra_string_fields: tuple[str, ...] = ()
 
 
-# Mirrors the stream table in docs/TEAM_NOTES.md (stream names are a contract). Streams read
+# Mirrors the stream table in the README's Streams table (stream names are a contract). Streams read
 # incrementally through /search also get the search item's keys: list views omit modifiedTime and cf.
 STREAMS: tuple[Stream, ...] = (
     Stream("tickets", "GET /tickets", "GET /tickets/search"),

@@ -15,7 +15,7 @@ from tools.oas import OASFolder, find_oas_dir, merge_composites
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FACTS_PATH = REPO_ROOT / "integration_tests" / "fake_zoho" / "oas_facts.json"
 
-# stream operation -> (list key, page maximum) from the stream table in docs/TEAM_NOTES.md;
+# stream operation -> (list key, page maximum) from the stream table in the README's Streams table;
 # None = not paged (Zoho answers 422 to from/limit there).
 STREAM_OPERATIONS: dict[str, tuple[str, int | None]] = {
     "GET /tickets": ("data", 100),

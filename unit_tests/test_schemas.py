@@ -18,7 +18,6 @@ from unit_tests.test_oas_facts import oas_dir_or_skip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO_ROOT / "source_zoho_desk" / "schemas"
-TEAM_NOTES = REPO_ROOT / "docs" / "TEAM_NOTES.md"
 STREAM_NAMES = [s.name for s in STREAMS]
 CHILD_STREAMS = {"ticket_threads", "ticket_comments", "ticket_attachments", "ticket_time_entries"}
 MODULE_STREAMS = {"organization_fields", "layouts"}
@@ -54,11 +53,10 @@ def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, str, dic
             yield from walk(items, f"{path}{name}[].")
 
 
-def test_stream_list_matches_team_notes():
-    if not TEAM_NOTES.exists():
-        pytest.skip("docs/TEAM_NOTES.md has been folded into the README")
-    table = re.findall(r"^\| ([a-z_]+) \| /", TEAM_NOTES.read_text(encoding="utf-8"), flags=re.M)
-    assert sorted(table) == sorted(STREAM_NAMES)
+def test_stream_list_matches_the_source():
+    from source_zoho_desk.source import STREAM_CLASSES
+
+    assert sorted(STREAM_NAMES) == sorted(stream.name for stream in STREAM_CLASSES)
 
 
 def test_no_stray_schema_files():

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# Partitions are the source's stream names (docs/TEAM_NOTES.md). The table is explicit, not a prefix
+# Partitions are the source's stream names (the README's Streams table). The table is explicit, not a prefix
 # rule: Ticket_Approval_Add or Agent_Presence_Update carry an approval / a presence, not a ticket or an
 # agent, so routing them by prefix would hand the tickets/agents streams records of the wrong shape.
 # Zoho events that have no stream of their own get a partition named after what they carry.

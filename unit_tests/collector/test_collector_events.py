@@ -79,7 +79,7 @@ EXPECTED = {
     "IM_Session_Status": "im_sessions",
 }
 
-# Stream names from docs/TEAM_NOTES.md that webhooks feed: a routing typo here would starve a stream.
+# Stream names from the README's Streams table that webhooks feed: a routing typo here would starve a stream.
 STREAM_PARTITIONS = {
     "tickets", "ticket_threads", "ticket_comments", "ticket_attachments", "contacts", "accounts", "agents",
     "departments", "tasks", "calls", "events", "articles", "ticket_time_entries",
