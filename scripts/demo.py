@@ -26,7 +26,7 @@ from integration_tests.fake_zoho.state import FakeZoho  # noqa: E402
 
 WORK = ROOT / ".demo"
 CONNECTOR = [sys.executable, "-m", "source_zoho_desk"]
-INCREMENTAL_STREAMS = ("tickets", "contacts", "ticket_comments")
+INCREMENTAL_STREAMS = ("tickets", "contacts")
 
 
 def run_connector(*args: str) -> list[dict[str, Any]]:
