@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import catalog, free_port  # noqa: E402  (the configured-catalog helper the benchmarks use)
 from integration_tests.fake_zoho.server import running_fake_zoho  # noqa: E402
 from integration_tests.fake_zoho.state import FakeZoho  # noqa: E402
 
@@ -50,12 +50,6 @@ def summary(messages: list[dict[str, Any]]) -> Counter[str]:
     if credits:
         print("  " + credits[-1].split(". ")[0])
     return counts
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_collector(port: int) -> subprocess.Popen[bytes]:
@@ -91,21 +85,6 @@ def write_json(name: str, value: Any) -> str:
     return str(path)
 
 
-def catalog(discovered: dict[str, Any], streams: tuple[str, ...] | None, mode: str) -> dict[str, Any]:
-    configured = []
-    for stream in discovered["streams"]:
-        if streams is not None and stream["name"] not in streams:
-            continue
-        configured.append({
-            "stream": stream,
-            "sync_mode": mode,
-            "destination_sync_mode": "append_dedup" if mode == "incremental" else "overwrite",
-            "primary_key": stream.get("source_defined_primary_key") or [["id"]],
-            "cursor_field": stream.get("default_cursor_field") or [],
-        })
-    return {"streams": configured}
-
-
 def last_states(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest: dict[str, dict[str, Any]] = {}
     for message in messages:
@@ -137,7 +116,7 @@ def main() -> None:
         print(f"  {len(discovered['catalog']['streams'])} streams")
 
         heading("read (full refresh, every stream)")
-        full = write_json("catalog_full.json", catalog(discovered["catalog"], None, "full_refresh"))
+        full = write_json("catalog_full.json", catalog(discovered["catalog"]["streams"], None, "full_refresh"))
         summary(run_connector("read", "--config", config_path, "--catalog", full))
 
         port = free_port()
@@ -153,9 +132,8 @@ def main() -> None:
             }
             config_path = write_json("config.json", config)
             discovered = [m for m in run_connector("discover", "--config", config_path) if m["type"] == "CATALOG"][0]
-            incremental = write_json(
-                "catalog_incremental.json", catalog(discovered["catalog"], INCREMENTAL_STREAMS, "incremental")
-            )
+            streams = discovered["catalog"]["streams"]
+            incremental = write_json("catalog_incremental.json", catalog(streams, INCREMENTAL_STREAMS, "incremental"))
 
             heading(f"first incremental sync of {', '.join(INCREMENTAL_STREAMS)} (snapshot; records queue head)")
             first = run_connector("read", "--config", config_path, "--catalog", incremental)
