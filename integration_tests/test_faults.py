@@ -141,3 +141,16 @@ def test_unlicensed_stream_is_skipped_with_a_warning_naming_the_feature(serve, c
     assert any("LICENSE_ACCESS_LIMITED" in m and "Contracts Management" in m and fake.edition in m
                for m in warnings), warnings
     assert_complete(run, fake, [s for s in ALL_STREAMS if s != "contracts"])
+
+
+def test_credit_budget_stops_cleanly_with_the_state_of_the_pages_read(serve, connector):
+    zoho = serve(sizes={"tickets": 500})
+    config = zoho.config(credit_budget=9, max_concurrency=1)
+    catalog = configured(connector.catalog(config), ["tickets"])
+
+    run = connector.run(connector.args("read", config, catalog))
+
+    assert len(run.records_of("tickets")) == 300, "three list calls of 3 credits fit the budget"
+    assert run.states, "the pages read are checkpointed, so the next sync resumes after them"
+    messages = [e.trace.error for e in run.errors if "credit_budget" in e.trace.error.message]
+    assert messages and messages[0].failure_type.value == "transient_error", run.error_text()

@@ -79,7 +79,8 @@ class CreditMeter:
             usage.calls += 1
             usage.credits += weight or 0
             if remaining is not None:
-                self._remaining = remaining
+                # Answers of concurrent calls arrive out of order; the balance only falls during a sync.
+                self._remaining = remaining if self._remaining is None else min(self._remaining, remaining)
 
     @property
     def total_credits(self) -> int:
