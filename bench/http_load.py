@@ -81,6 +81,17 @@ class LoadResult:
     timeline: list[tuple[float, float]] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
 
+    def record(self, at_s: float, latency_ms: float, status: int, events: int) -> None:
+        """One answered (or failed) request: `at_s` is when it was sent or due, since the start."""
+        self.latencies_ms.append(latency_ms)
+        self.timeline.append((at_s, latency_ms))
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == 200:
+            self.ok += 1
+            self.events += events
+        else:
+            self.failed += 1
+
     def slow_seconds(self, threshold_ms: float = 50) -> list[tuple[int, int, float]]:
         """(second, requests slower than threshold in it, worst latency) for every second that had any."""
         per: dict[int, list[float]] = {}
@@ -121,15 +132,7 @@ async def flat_out(host: str, port: int, path: str, body: Body, concurrency: int
                 except (TimeoutError, OSError, asyncio.IncompleteReadError):
                     status = 0
                     await conn.close()
-                latency = (time.perf_counter() - sent) * 1000
-                result.latencies_ms.append(latency)
-                result.timeline.append((sent - started, latency))
-                result.statuses[status] = result.statuses.get(status, 0) + 1
-                if status == 200:
-                    result.ok += 1
-                    result.events += events
-                else:
-                    result.failed += 1
+                result.record(sent - started, (time.perf_counter() - sent) * 1000, status, events)
         finally:
             await conn.close()
 
@@ -159,15 +162,7 @@ async def fixed_rate(host: str, port: int, path: str, body: Body, rate: float, d
             await conn.close()
         finally:
             idle.put_nowait(conn)
-        latency = (time.perf_counter() - due) * 1000
-        result.latencies_ms.append(latency)
-        result.timeline.append((due - started, latency))
-        result.statuses[status] = result.statuses.get(status, 0) + 1
-        if status == 200:
-            result.ok += 1
-            result.events += events
-        else:
-            result.failed += 1
+        result.record(due - started, (time.perf_counter() - due) * 1000, status, events)
 
     for i in range(total):
         due = started + i / rate
