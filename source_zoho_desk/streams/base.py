@@ -89,7 +89,6 @@ class ZohoDeskStream(HttpStream, ABC):
     page_minimum: ClassVar[int] = 1  # /agents rejects a limit below 10
     first_offset: ClassVar[int] = 0  # the OAS gives /accounts and /articles a 1-based `from`
     scope: ClassVar[str] = "Desk.basic.READ"
-    static_params: ClassVar[Mapping[str, str]] = {}
     ignore_not_found: ClassVar[bool] = False
     skip_forbidden: ClassVar[bool] = True  # False where skipping would silently lose data (search)
     max_offset: ClassVar[int | None] = None  # search answers `from` only up to its ceiling
@@ -99,9 +98,9 @@ class ZohoDeskStream(HttpStream, ABC):
         self._fetcher: tuple[str, PageFetcher] | None = None
         super().__init__(authenticator=context.authenticator)
         # The CDK's HttpClient owns the session; route its sends through the shared concurrency gate.
-        session = self._http_client._session
-        session.mount("https://", GatedAdapter(context.gate))
-        session.mount("http://", GatedAdapter(context.gate))
+        session, adapter = self._http_client._session, GatedAdapter(context.gate)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
 
     @property
     def url_base(self) -> str:
@@ -128,8 +127,7 @@ class ZohoDeskStream(HttpStream, ABC):
         stream_slice: Mapping[str, Any] | None = None,
         next_page_token: Mapping[str, Any] | None = None,
     ) -> MutableMapping[str, Any]:
-        params: dict[str, Any] = dict(self.static_params)
-        params.update(self.slice_params(stream_slice or {}))
+        params: dict[str, Any] = dict(self.slice_params(stream_slice or {}))
         if self.page_size is not None:
             params["from"] = (next_page_token or {}).get("from", self.first_offset)
             params["limit"] = self.page_size
@@ -150,9 +148,8 @@ class ZohoDeskStream(HttpStream, ABC):
             return None  # the answer said how many rows there are: no call for the 204 after them
         return {"from": offset + self.page_size}
 
-    def _total(self, fetched: requests.Response | tuple[requests.PreparedRequest, requests.Response]) -> int | None:
+    def _total(self, response: requests.Response) -> int | None:
         """The row count a list answer carries (search answers `count`), if any."""
-        response = fetched[1] if isinstance(fetched, tuple) else fetched
         self._items(response)
         count = getattr(response, "_zoho_count", None)
         return count if isinstance(count, int) and not isinstance(count, bool) else None
@@ -229,12 +226,12 @@ class ZohoDeskStream(HttpStream, ABC):
             fetcher = PageFetcher(
                 self.context.pool,
                 lambda at: self._gated_fetch(stream_slice, stream_state, {"from": at}),
-                self._is_last_page,
+                lambda fetched: self.next_page_token(fetched[1]) is None,
                 start=offset,
                 step=self.page_size,
                 window=lambda: self.context.gate.limit,
                 max_offset=self.max_offset,
-                total=self._total,
+                total=lambda fetched: self._total(fetched[1]),
             )
             self._fetcher = (key, fetcher)
         return self._fetcher[1].take(offset)
@@ -252,10 +249,6 @@ class ZohoDeskStream(HttpStream, ABC):
         self.context.meter.record(self.name, fetched[1])
         self.context.gate.succeeded()
         return fetched
-
-    def _is_last_page(self, fetched: tuple[requests.PreparedRequest, requests.Response]) -> bool:
-        response = fetched[1]
-        return self.next_page_token(response) is None
 
     def read_all(self, stream_slice: Mapping[str, Any] | None = None) -> Iterable[Mapping[str, Any]]:
         """Every page of one slice, outside Airbyte's per-page checkpointing (used to walk parent tables)."""
