@@ -189,7 +189,10 @@ def test_proxy_headers_and_admin_endpoint(tmp_path):
         forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
         r = requests.post(src["service_url"], json=[event("p")], timeout=5, headers=forwarded)
         assert r.status_code == 200
-        # The access log shows the real client behind the proxy; its line is written just after the answer.
+        r = requests.post(src["service_url"], data=b"not json", timeout=5,
+                          headers={**forwarded, "Content-Type": "application/json"})
+        assert r.status_code == 400
+        # A rejected delivery is logged with the real client behind the proxy, just after the answer.
         deadline = time.monotonic() + 5
         while "203.0.113.9" not in proc.log() and time.monotonic() < deadline:
             time.sleep(0.05)

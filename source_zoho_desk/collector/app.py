@@ -19,17 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from source_zoho_desk.collector.events import (
-    PARTITION_NAME,
-    UNKNOWN_PARTITION,
-    EventError,
-    normalise_batch,
-    parse_body,
-)
-from source_zoho_desk.collector.jwt import HEADER as JWT_HEADER
-from source_zoho_desk.collector.jwt import JwtRejected, JwtVerifier
+from source_zoho_desk.collector.events import PARTITION_NAME
+from source_zoho_desk.collector.jwt import JwtVerifier
 from source_zoho_desk.collector.metrics import Metrics
 from source_zoho_desk.collector.queue import AckBeyondHead, EventQueue, QueueUnavailable, SQLiteEventQueue
+from source_zoho_desk.collector.service_url import HOOK_PREFIX, MAX_TOKEN_LENGTH, REDACTED_PATH, ServiceUrl
 from source_zoho_desk.collector.settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Settings
 from source_zoho_desk.collector.sources import (
     SOURCE_ID,
@@ -43,11 +37,6 @@ from source_zoho_desk.collector.sources import (
 
 log = logging.getLogger("source_zoho_desk.collector")
 
-HOOK_PREFIX = "/hooks/"
-MAX_TOKEN_LENGTH = 256
-OFFLOAD_BYTES = 64 * 1024
-_JSON_TYPES = ("application/json", "text/json")
-_CHARSETS = ("utf-8", "utf8")
 
 
 @dataclass
@@ -69,38 +58,6 @@ def _collector(request: Request) -> Collector:
     return request.app.state.collector
 
 
-# -- service URL (the only routes the Zoho-held token opens) ------------------------------------------
-_NOT_FOUND = ("not_found", "no such service URL")  # same answer for never-existed and revoked
-
-
-def _source_for_token(c: Collector, token: str) -> DataSource | None:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    # Inline, not in a worker thread: the registry answers from memory (SourceRegistry contract), and
-    # the thread hop cost a third of the ingest throughput.
-    return c.sources.by_url_token(token)
-
-
-async def hook_probe(request: Request) -> Response:
-    """GET/HEAD: Zoho validates a URL with a GET (then a POST) when a webhook is saved."""
-    c = _collector(request)
-    if _source_for_token(c, request.path_params["token"]) is None:
-        return error(404, *_NOT_FOUND)
-    return JSONResponse({"status": "ok"})
-
-
-def _content_type_ok(value: str) -> bool:
-    media, _, params = value.partition(";")
-    media = media.strip().lower()
-    if media not in _JSON_TYPES and not (media.startswith("application/") and media.endswith("+json")):
-        return False
-    for param in params.split(";"):
-        key, _, val = param.partition("=")
-        if key.strip().lower() == "charset" and val.strip().strip('"').lower() not in _CHARSETS:
-            return False
-    return True
-
-
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     """The body, or None once it passes `limit` (stop reading: a huge body never sits in memory)."""
     chunks: list[bytes] = []
@@ -111,73 +68,6 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-async def hook_post(request: Request) -> Response:
-    started = time.perf_counter()
-    c = _collector(request)
-    source = _source_for_token(c, request.path_params["token"])
-    if source is None:
-        c.metrics.rejected.labels("", "unknown_token").inc()
-        return error(404, *_NOT_FOUND)
-
-    def reject(status: int, reason: str, message: str) -> JSONResponse:
-        c.metrics.rejected.labels(source.id, reason).inc()
-        log.info("webhook rejected", extra={"source": source.id, "reason": reason, "status": status})
-        return error(status, reason, message)
-
-    limit = c.settings.body_limit
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        return reject(413, "body_too_large", f"the body is larger than {limit} bytes")
-    raw = await _read_limited(request, limit)
-    if raw is None:
-        return reject(413, "body_too_large", f"the body is larger than {limit} bytes")
-    if not raw.strip():
-        # Zoho's validation POST (sent when the GET did not answer 200) has no documented body;
-        # an empty body stores nothing and answers 200 so saving the webhook succeeds.
-        return JSONResponse({"stored": 0, "duplicates": 0})
-    if not _content_type_ok(request.headers.get("content-type", "")):
-        return reject(415, "unsupported_media_type", "send the events as application/json (UTF-8)")
-    # Decoding and digesting a multi-megabyte batch takes tens of ms: off the event loop, so small posts
-    # from other senders are not held up behind it.
-    offload = len(raw) > OFFLOAD_BYTES
-    try:
-        items = await run_sync(parse_body, raw) if offload else parse_body(raw)
-    except EventError as exc:
-        return reject(400, exc.reason, exc.message)
-    if not items:
-        return JSONResponse({"stored": 0, "duplicates": 0})
-    c.metrics.received.labels(source.id).inc(len(items))
-    if c.verifier is not None:
-        try:
-            await run_sync(c.verifier.verify, request.headers.get(JWT_HEADER), source.org_id)
-        except JwtRejected as exc:
-            return reject(401, "invalid_jwt", str(exc))
-    now_ms = int(time.time() * 1000)
-    try:
-        if offload:
-            events = await run_sync(normalise_batch, items, source.org_id, now_ms)
-        else:
-            events = normalise_batch(items, source.org_id, now_ms)
-    except EventError as exc:
-        # All-or-nothing: nothing of the batch is stored, so Zoho's retry (or a fixed sender) resends it whole.
-        return reject(403 if exc.reason == "wrong_org" else 400, exc.reason, exc.message)
-    try:
-        result = await c.queue.append(source.id, events, now_ms)
-    except QueueUnavailable:
-        log.exception("storing events failed", extra={"source": source.id})
-        # Not a 200: Zoho keeps the events and retries; the collector stays up.
-        return reject(503, "storage_unavailable", "the queue could not store the events; retry later")
-    for partition, n in result.by_partition.items():
-        c.metrics.stored.labels(source.id, partition).inc(n)
-    if result.duplicates:
-        c.metrics.duplicates.labels(source.id).inc(result.duplicates)
-    unknown = result.by_partition.get(UNKNOWN_PARTITION, 0)
-    if unknown:
-        c.metrics.unknown.labels(source.id).inc(unknown)
-    c.metrics.ingest_seconds.observe(time.perf_counter() - started)
-    return JSONResponse({"stored": result.stored, "duplicates": result.duplicates})
 
 
 # -- drain API (authenticated with the data source's drain credential) --------------------------------
@@ -389,8 +279,8 @@ class AccessLog:
             await self.app(scope, receive, send_with_status)
         finally:
             path = scope.get("path", "")
-            if path.startswith(HOOK_PREFIX):
-                path = HOOK_PREFIX + "<token>"
+            if path.startswith(HOOK_PREFIX):  # not routed here, but never log a token whatever the routing
+                path = REDACTED_PATH
             elif len(path) > 200:
                 path = path[:200] + "…"
             client = scope.get("client")
@@ -411,7 +301,7 @@ def create_app(
     queue: EventQueue | None = None,
     sources: SourceRegistry | None = None,
     verifier: JwtVerifier | None = None,
-) -> Starlette:
+) -> CollectorApp:
     """Build the app. Storage defaults to SQLite files in settings.data_dir; tests may inject others."""
     queue = queue or SQLiteEventQueue(settings.queue_path, dedupe_retention_s=settings.dedupe_window_s)
     owns_sources = sources is None
@@ -419,6 +309,7 @@ def create_app(
     if verifier is None and settings.jwt_enabled:
         verifier = JwtVerifier(settings.jwks_url, settings.jwks_file)
     collector = Collector(settings, queue, sources, Metrics(), verifier)
+    service_url = ServiceUrl(collector)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -429,6 +320,7 @@ def create_app(
         finally:
             # uvicorn has finished the in-flight requests by now; close() still commits queued writes.
             await queue.close()
+            service_url.summary.flush()
             if owns_sources and isinstance(sources, SQLiteSourceRegistry):
                 sources.close()
             log.info("collector stopped")
@@ -437,8 +329,6 @@ def create_app(
     routes = [
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route(HOOK_PREFIX + "{token}", hook_probe, methods=["GET", "HEAD"]),
-        Route(HOOK_PREFIX + "{token}", hook_post, methods=["POST"]),
         Route(drain + "/head", drain_head, methods=["GET"]),
         Route(drain + "/events", drain_events, methods=["GET"]),
         Route(drain + "/ack", drain_ack, methods=["POST"]),
@@ -449,4 +339,19 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
     app.state.collector = collector
     app.add_middleware(AccessLog)
-    return app
+
+    return CollectorApp(app, service_url)
+
+
+class CollectorApp:
+    """Zoho's posts go straight to the service-URL endpoint; everything else (and lifespan) is Starlette's."""
+
+    def __init__(self, starlette: Starlette, service_url: ServiceUrl) -> None:
+        self.starlette = starlette
+        self.service_url = service_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(HOOK_PREFIX):
+            await self.service_url(scope, receive, send)
+        else:
+            await self.starlette(scope, receive, send)

@@ -3,14 +3,34 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from source_zoho_desk.collector.queue import PartitionStats
 
 
+class SourceCounters:
+    """One data source's ingest counters, resolved once: `labels()` per event cost as much as storing it."""
+
+    def __init__(self, metrics: Metrics, source_id: str) -> None:
+        self.source_id = source_id
+        self.received = metrics.received.labels(source_id)
+        self.duplicates = metrics.duplicates.labels(source_id)
+        self.unknown = metrics.unknown.labels(source_id)
+        self._stored_family = metrics.stored
+        self._stored: dict[str, Any] = {}
+
+    def stored(self, partition: str) -> Any:
+        child = self._stored.get(partition)
+        if child is None:  # partitions are a fixed set (events.ALL_PARTITIONS), so this stays small
+            child = self._stored[partition] = self._stored_family.labels(self.source_id, partition)
+        return child
+
+
 class Metrics:
     def __init__(self) -> None:
+        self._by_source: dict[str, SourceCounters] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.received = Counter(
@@ -47,6 +67,12 @@ class Metrics:
         self.head = Gauge(
             "zoho_collector_queue_head_seq", "Highest sequence number", ["source", "partition"], registry=r
         )
+
+    def for_source(self, source_id: str) -> SourceCounters:
+        counters = self._by_source.get(source_id)
+        if counters is None:
+            counters = self._by_source[source_id] = SourceCounters(self, source_id)
+        return counters
 
     def render(self, stats: list[PartitionStats]) -> bytes:
         # Gauges are rebuilt from the queue at scrape time, so they are right even after a restart or

@@ -292,7 +292,7 @@ def test_logs_hold_no_secrets_or_payloads(client, src, caplog):
 
 
 def test_large_batch_is_decoded_off_the_event_loop_and_stored_whole(client, src):
-    from source_zoho_desk.collector.app import OFFLOAD_BYTES
+    from source_zoho_desk.collector.service_url import OFFLOAD_BYTES
 
     batch = [event(entity=str(i), payload={"id": str(i), "text": "y" * 1000}) for i in range(200)]
     assert len(json.dumps(batch)) > OFFLOAD_BYTES

@@ -29,7 +29,8 @@ class Harness:
     def __enter__(self):
         self.portal_cm = start_blocking_portal()
         self.portal = self.portal_cm.__enter__()
-        self.lifespan = self.portal.wrap_async_context_manager(self.app.router.lifespan_context(self.app))
+        starlette = self.app.starlette
+        self.lifespan = self.portal.wrap_async_context_manager(starlette.router.lifespan_context(starlette))
         self.lifespan.__enter__()
         self.src = make_source(self.settings)
         return self
