@@ -304,3 +304,25 @@ def test_large_batch_is_decoded_off_the_event_loop_and_stored_whole(client, src)
     assert after == head  # none of the 150 valid events of the refused batch was stored
     ids = [e["payload"]["id"] for e in drain(client, src, limit=1000).json()["events"]]
     assert ids == [str(i) for i in range(200)]
+
+
+def test_deliveries_are_summarised_per_interval_and_logged_one_by_one_only_at_debug(client, src, caplog):
+    import logging
+
+    from source_zoho_desk.collector.service_url import RequestSummary
+
+    caplog.set_level(logging.INFO, logger="source_zoho_desk")
+    assert client.post(src.hook, json=[event(entity="1")]).status_code == 200
+    assert not [r for r in caplog.records if r.getMessage() == "request" and r.name.startswith("source_zoho")]
+
+    now = [0.0]
+    summary = RequestSummary(interval_s=60, clock=lambda: now[0])
+    summary.record(200, 3)
+    summary.record(400, 0)
+    assert not [r for r in caplog.records if r.getMessage() == "service URL requests"]  # not yet a minute
+    now[0] = 61.0
+    summary.record(200, 2)
+    (line,) = [r for r in caplog.records if r.getMessage() == "service URL requests"]
+    assert (line.requests, line.by_status, line.events_stored, line.path) == (3, {200: 2, 400: 1}, 5, "/hooks/<token>")
+    summary.flush()  # nothing new since: no second line
+    assert len([r for r in caplog.records if r.getMessage() == "service URL requests"]) == 1
