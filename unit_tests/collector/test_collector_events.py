@@ -143,6 +143,27 @@ def test_parse_body_rejects(raw, reason):
     assert exc.value.reason == reason
 
 
+def test_parse_body_keeps_every_digit_of_integers_beyond_64_bits():
+    # orjson would turn these into floats; such bodies go through the standard library
+    big = 123456789012345678901234567890
+    assert parse_body(b'[{"n": %d, "m": 18446744073709551615}]' % big) == [{"n": big, "m": 2**64 - 1}]
+    ev = normalise({"eventType": "Ticket_Add", "orgId": "1", "payload": {"n": big}}, "1", 5)
+    assert json.loads(ev.payload_json) == {"n": big}
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1" * 400 + b".0"])
+def test_numbers_overflowing_a_double_are_refused_not_stored_as_infinity(number):
+    with pytest.raises(EventError) as exc:
+        parse_body(b'{"eventType": "Ticket_Add", "orgId": "1", "payload": {"n": %s}}' % number)
+    assert exc.value.reason == "invalid_json"
+
+
+def test_canonical_text_is_sorted_compact_json_whatever_the_key_order():
+    a = normalise({"eventType": "Ticket_Add", "orgId": "1", "payload": {"b": [1, 2.5], "a": "é"}}, "1", 5)
+    b = normalise({"eventType": "Ticket_Add", "orgId": "1", "payload": {"a": "é", "b": [1, 2.5]}}, "1", 5)
+    assert a.payload_json == b.payload_json == '{"a":"é","b":[1,2.5]}' and a.dedupe_key == b.dedupe_key
+
+
 def test_normalise_full_event():
     ev = normalise(
         {
