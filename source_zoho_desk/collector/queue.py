@@ -139,6 +139,11 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
+def _settle_all(settlements: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in settlements:
+        _settle(future, result, error)
+
+
 class SQLiteEventQueue:
     """SQLite in WAL mode with one writer thread doing group commit: every append waiting at the same
     time goes into one transaction and one fsync, which keeps latency flat under concurrent posts."""
@@ -268,10 +273,14 @@ class SQLiteEventQueue:
             except sqlite3.Error:
                 pass
             outcomes = [(None, QueueUnavailable(str(exc))) for _ in group]
-        # Only now — after COMMIT returned, i.e. the WAL is fsynced — may the requests answer 200.
+        # Only now — after COMMIT returned, i.e. the WAL is fsynced — may the requests answer 200. One wake-up
+        # per event loop for the whole group: each call_soon_threadsafe writes to the loop's self-pipe.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for job, (result, error) in zip(group, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, settlements in by_loop.items():
             try:
-                job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+                loop.call_soon_threadsafe(_settle_all, settlements)
             except RuntimeError:  # the loop is gone (process shutting down)
                 pass
 
