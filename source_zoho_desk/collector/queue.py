@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import anyio.to_thread
 
 from source_zoho_desk.collector.events import Event
 
 log = logging.getLogger("source_zoho_desk.collector.queue")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -144,19 +145,46 @@ def _settle_all(settlements: list[tuple[asyncio.Future[Any], Any, BaseException 
         _settle(future, result, error)
 
 
+def _settle_group(group: list[_Job], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+    """Answer each job on its own event loop: directly on this one, thread-safely on any other."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    for job, (result, error) in zip(group, outcomes, strict=True):
+        by_loop.setdefault(job.loop, []).append((job.future, result, error))
+    current = asyncio.get_running_loop()
+    for loop, settlements in by_loop.items():
+        if loop is current:
+            _settle_all(settlements)
+            continue
+        try:
+            loop.call_soon_threadsafe(_settle_all, settlements)
+        except RuntimeError:  # that loop is gone
+            pass
+
+
 class SQLiteEventQueue:
-    """SQLite in WAL mode with one writer thread doing group commit: every append waiting at the same
-    time goes into one transaction and one fsync, which keeps latency flat under concurrent posts."""
+    """SQLite in WAL mode with group commit: every write waiting at the same time goes into one transaction
+    and one fsync, which keeps latency flat under concurrent posts.
+
+    One flusher task on the event loop owns the write connection. It runs a group's statements inline, which
+    is CPU work that needs the GIL anyway, and only the COMMIT (the fsync) in a worker thread. A writer thread
+    of its own spent most of a group waiting to win the GIL back from the busy event loop after every
+    statement. Groups too big to stage without holding up the loop go to a worker thread whole.
+    """
 
     max_group = 512
+    # above this many events, a group is staged off the event loop
+    inline_events = 256
     prune_every_s = 60.0
     prune_batch = 5000
 
     def __init__(self, path: Path, dedupe_retention_s: float = 7 * 86400) -> None:
         self.path = Path(path)
         self.dedupe_retention_ms = int(dedupe_retention_s * 1000)
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._writer: threading.Thread | None = None
+        self._pending: list[_Job] = []
+        self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -164,32 +192,40 @@ class SQLiteEventQueue:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
-        if self._writer is not None:
+        if self._flusher is not None:
             return
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the queue holds customer data
         conn = _connect(self.path)
         conn.executescript(_SCHEMA)
-        self._writer = threading.Thread(target=self._write_loop, args=(conn,), name="queue-writer", daemon=True)
-        self._writer.start()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        # One thread for the fsyncs and the pruning: cheaper per hop than anyio's pool, and never two at once.
+        self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="queue-io")
+        self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(conn), name="queue-flusher")
 
     async def close(self) -> None:
-        if self._writer is None:
+        if self._flusher is None:
             return
-        self._jobs.put(None)  # processed after every job already queued: nothing accepted is lost
-        await anyio.to_thread.run_sync(self._writer.join)
-        self._writer = None
+        self._stopping = True  # the flusher still writes every job already accepted: nothing is lost
+        assert self._wake is not None
+        self._wake.set()
+        await asyncio.shield(self._flusher)
+        self._flusher = None
+        if self._io is not None:
+            self._io.shutdown()
+            self._io = None
         with self._readers_lock:
             for conn in self._readers:
                 conn.close()
             self._readers.clear()
 
-    # -- writes (single writer thread) ----------------------------------------------------------------
+    # -- writes (one flusher task) ------------------------------------------------------------------------
     async def _submit(self, kind: str, *args: Any) -> Any:
-        if self._writer is None or not self._writer.is_alive():
+        if self._flusher is None or self._flusher.done() or self._stopping or self._wake is None:
             raise QueueUnavailable("the queue writer is not running")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put(_Job(kind, args, future, loop))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(kind, args, future, asyncio.get_running_loop()))
+        self._wake.set()
         return await future
 
     async def append(self, source_id: str, events: Sequence[Event], received_at_ms: int) -> AppendResult:
@@ -199,90 +235,102 @@ class SQLiteEventQueue:
         return await self._submit("ack", source_id, partition, upto_seq)
 
     async def prune(self) -> None:
-        """Forget duplicate keys past the retention window now (the writer also does it every minute)."""
+        """Forget duplicate keys past the retention window now (the flusher also does it every minute)."""
         await self._submit("prune")
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        stopping = False
-        while not stopping:
-            try:
-                first = self._jobs.get(timeout=self.prune_every_s)
-            except queue.Empty:
-                self._prune(conn)
-                continue
-            group: list[_Job] = []
-            if first is None:
-                stopping = True
-            else:
-                group.append(first)
-            while len(group) < self.max_group and not stopping:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                else:
-                    group.append(job)
-            if group:
-                self._run_group(conn, group)
-            if time.monotonic() - self._last_prune > self.prune_every_s:
-                self._prune(conn)
-        conn.close()
-        # A job that slipped in behind the stop marker is failed (no 200), never left waiting forever.
-        while True:
-            try:
-                late = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if late is not None:
-                late.loop.call_soon_threadsafe(_settle, late.future, None, QueueUnavailable("the queue is closed"))
-
-    def _run_group(self, conn: sqlite3.Connection, group: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+    async def _flush_loop(self, conn: sqlite3.Connection) -> None:
+        assert self._wake is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            i = 0
-            while i < len(group):
-                # Consecutive appends are written with a handful of statements for the whole run: every
-                # statement makes this thread re-take the GIL from the event loop, so per-event statements
-                # were what limited ingest.
-                j = i
-                while j < len(group) and group[j].kind == "append":
-                    j += 1
-                if j - i > 1:
-                    conn.execute("SAVEPOINT run")
+            while True:
+                if not self._pending:
+                    if self._stopping:
+                        break
+                    self._wake.clear()
                     try:
-                        results = self._append_many(conn, [job.args for job in group[i:j]])
-                        conn.execute("RELEASE run")
-                        outcomes.extend((result, None) for result in results)
-                        i = j
+                        await asyncio.wait_for(self._wake.wait(), timeout=self.prune_every_s)
+                    except TimeoutError:
+                        await self._off_loop(self._prune, conn)
                         continue
-                    except Exception as exc:  # fall back to one savepoint per job, to isolate the culprit
-                        log.warning("batched append failed, retrying job by job", extra={"error": repr(exc)[:300]})
-                        conn.execute("ROLLBACK TO run")
-                        conn.execute("RELEASE run")
-                for job in group[i : max(j, i + 1)]:
-                    outcomes.append(self._run_job(conn, job))
-                i = max(j, i + 1)
+                    # One turn of the loop lets every request that arrived with this one join its group.
+                    await asyncio.sleep(0)
+                group = self._pending[: self.max_group]
+                del self._pending[: len(group)]
+                _settle_group(group, await self._write_group(conn, group))
+                if time.monotonic() - self._last_prune > self.prune_every_s:
+                    await self._off_loop(self._prune, conn)
+        finally:
+            conn.close()
+            # Whatever is left (the flusher was cancelled) fails: no 200, and nobody waits forever.
+            late, self._pending = self._pending, []
+            _settle_group(late, [(None, QueueUnavailable("the queue is closed"))] * len(late))
+
+    async def _off_loop(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    async def _write_group(self, conn: sqlite3.Connection, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        events = sum(len(job.args[1]) for job in group if job.kind == "append")
+        if events > self.inline_events or any(job.kind == "prune" for job in group):
+            return await self._off_loop(self._stage_and_commit, conn, group)
+        try:
+            outcomes = self._stage(conn, group)
+        except Exception as exc:
+            return self._failed(conn, group, exc)
+        return await self._off_loop(self._commit, conn, group, outcomes)
+
+    def _stage_and_commit(self, conn: sqlite3.Connection, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        try:
+            outcomes = self._stage(conn, group)
+        except Exception as exc:
+            return self._failed(conn, group, exc)
+        return self._commit(conn, group, outcomes)
+
+    def _commit(
+        self, conn: sqlite3.Connection, group: list[_Job], outcomes: list[tuple[Any, BaseException | None]]
+    ) -> list[tuple[Any, BaseException | None]]:
+        # Only after COMMIT returned — the WAL is fsynced — may the requests answer 200.
+        try:
             conn.execute("COMMIT")
-        except Exception as exc:  # fail the group's requests (no 200), keep the thread
-            log.error("queue commit failed", extra={"error": str(exc)})
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            outcomes = [(None, QueueUnavailable(str(exc))) for _ in group]
-        # Only now — after COMMIT returned, i.e. the WAL is fsynced — may the requests answer 200. One wake-up
-        # per event loop for the whole group: each call_soon_threadsafe writes to the loop's self-pipe.
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-        for job, (result, error) in zip(group, outcomes, strict=True):
-            by_loop.setdefault(job.loop, []).append((job.future, result, error))
-        for loop, settlements in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_settle_all, settlements)
-            except RuntimeError:  # the loop is gone (process shutting down)
-                pass
+        except Exception as exc:
+            return self._failed(conn, group, exc)
+        return outcomes
+
+    def _failed(
+        self, conn: sqlite3.Connection, group: list[_Job], exc: BaseException
+    ) -> list[tuple[Any, BaseException | None]]:
+        # Fail the group's requests (no 200); the flusher lives on.
+        log.error("queue commit failed", extra={"error": str(exc)})
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        return [(None, QueueUnavailable(str(exc))) for _ in group]
+
+    def _stage(self, conn: sqlite3.Connection, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        """BEGIN and every statement of the group, without the COMMIT."""
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        i = 0
+        while i < len(group):
+            # Consecutive appends are written with a handful of statements for the whole run.
+            j = i
+            while j < len(group) and group[j].kind == "append":
+                j += 1
+            if j - i > 1:
+                conn.execute("SAVEPOINT run")
+                try:
+                    results = self._append_many(conn, [job.args for job in group[i:j]])
+                    conn.execute("RELEASE run")
+                    outcomes.extend((result, None) for result in results)
+                    i = j
+                    continue
+                except Exception as exc:  # fall back to one savepoint per job, to isolate the culprit
+                    log.warning("batched append failed, retrying job by job", extra={"error": repr(exc)[:300]})
+                    conn.execute("ROLLBACK TO run")
+                    conn.execute("RELEASE run")
+            for job in group[i : max(j, i + 1)]:
+                outcomes.append(self._run_job(conn, job))
+            i = max(j, i + 1)
+        return outcomes
 
     def _run_job(self, conn: sqlite3.Connection, job: _Job) -> tuple[Any, BaseException | None]:
         # A savepoint per job: one failing job must not take the others' writes with it.
@@ -423,7 +471,7 @@ class SQLiteEventQueue:
             except sqlite3.Error as exc:
                 log.warning("pruning duplicate keys failed", extra={"error": str(exc)})
                 return
-            if deleted < self.prune_batch or not self._jobs.empty():
+            if deleted < self.prune_batch or self._pending:
                 return
 
     # -- reads (any thread, WAL readers never block the writer) -------------------------------------

@@ -209,18 +209,24 @@ def test_prune_forgets_old_keys_of_acknowledged_events_only(path):
     run(with_zero_window(path, body))
 
 
-def test_a_job_behind_the_stop_marker_fails_instead_of_hanging(path):
+def test_close_writes_what_was_accepted_and_refuses_what_comes_after(path):
     async def body():
         q = SQLiteEventQueue(path)
         await q.start()
-        writer = q._writer
-        q._jobs.put(None)  # as if close() raced with a request that had already passed its check
-        late = asyncio.ensure_future(q.append("a", [ev(t=1)], 1))
-        await asyncio.to_thread(writer.join)
-        with pytest.raises(QueueUnavailable):
-            await asyncio.wait_for(late, 5)
+        accepted = asyncio.ensure_future(q.append("a", [ev(t=1)], 1))
+        closing = asyncio.ensure_future(q.close())
+        await asyncio.sleep(0)  # both started: the append handed its job over, then close() began
+        with pytest.raises(QueueUnavailable):  # refused at once, never left waiting
+            await asyncio.wait_for(q.append("a", [ev(t=2)], 1), 5)
+        await asyncio.wait_for(closing, 10)
+        assert (await accepted).stored == 1
 
     run(body())
+
+    async def count(q):
+        return [e.event_time_ms for e in await q.read("a", "tickets", 0, 10)]
+
+    assert run(with_queue(path, count)) == [1]
 
 
 def test_batched_group_dedupes_across_jobs_and_against_the_store(path):
@@ -256,3 +262,13 @@ def test_one_bad_job_in_a_batched_group_fails_alone(path):
         assert sorted(e.event_time_ms for e in await q.read("a", "tickets", 0, 100)) == list(range(20))
 
     run(with_queue(path, body))
+
+
+def test_groups_too_big_for_the_event_loop_are_written_whole_off_it(path):
+    async def body(q):
+        q.inline_events = 2
+        assert (await q.append("a", [ev(t=i) for i in range(5)], 1)).stored == 5  # staged in the io thread
+        assert (await q.append("a", [ev(t=1)], 1)).duplicates == 1  # small: staged inline
+        return [e.event_time_ms for e in await q.read("a", "tickets", 0, 10)]
+
+    assert run(with_queue(path, body)) == [0, 1, 2, 3, 4]
