@@ -11,8 +11,8 @@ MAX_DEPTH = 4
 
 
 def iso_from_epoch_ms(value: int | float) -> str:
-    moment = datetime.fromtimestamp(value / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is several times faster than strftime, and pads years below 1000 to four digits as ISO wants.
+    return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def normalise_time(value: Any) -> Any:

@@ -269,7 +269,8 @@ class SQLiteEventQueue:
 
     async def _write_group(self, conn: sqlite3.Connection, group: list[_Job]) -> list[tuple[Any, BaseException | None]]:
         events = sum(len(job.args[1]) for job in group if job.kind == "append")
-        if events > self.inline_events or any(job.kind == "prune" for job in group):
+        # Acknowledging deletes up to a whole sync's worth of rows, and pruning a window's worth of keys.
+        if events > self.inline_events or any(job.kind != "append" for job in group):
             return await self._off_loop(self._stage_and_commit, conn, group)
         try:
             outcomes = self._stage(conn, group)

@@ -160,7 +160,9 @@ class ZohoDeskStream(HttpStream, ABC):
         for item in self._items(response):
             yield self.transform(item, stream_slice or {})
 
-    def transform(self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
+    def transform(
+        self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         """Normalise a raw Zoho record to the stream's schema (times as ISO-8601 UTC, typed custom fields)."""
         record = self.shape.normalise(record)
         if self.cf_coercer is not None:

@@ -44,7 +44,9 @@ class TicketChildStream(IncrementalZohoStream):
         for records in ordered_map(self.context.pool, fetch, ticket_ids, self.context.gate.maximum):
             yield from records
 
-    def transform(self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
+    def transform(
+        self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         if "ticketId" in stream_slice:
             record.setdefault("ticketId", stream_slice["ticketId"])
         if record.get("ticketId") is not None:

@@ -77,10 +77,15 @@ class SearchWindowOverflow(Exception):
     """A modifiedTime window matches more rows than Zoho's search can page through; split it."""
 
 
+_TRUE = (True, "true")
+
+
 def is_deleted(event_type: str, payload: Mapping[str, Any]) -> bool:
     if event_type.endswith("_Delete") or event_type.endswith("_Trashed"):
         return True
-    return any(payload.get(flag) in (True, "true") for flag in ("isDeleted", "isTrashed", "IsDel"))
+    # Once per drained event: plain lookups rather than a generator over the flag names.
+    get = payload.get
+    return get("isDeleted") in _TRUE or get("isTrashed") in _TRUE or get("IsDel") in _TRUE
 
 
 @dataclass
@@ -353,7 +358,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         deleted = is_deleted(event.event_type, payload)
         record = dict(payload)
         record["id"] = str(record_id)
-        record = dict(self.transform_change(record))
+        record = self.transform_change(record)  # shaped in place: no second copy of every drained payload
         if deleted:
             record[DELETED_AT] = iso_from_epoch_ms(event.event_time_ms)
             record.setdefault(self.cursor_name, record[DELETED_AT])
@@ -363,7 +368,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
         record[UPDATED_AT] = iso_from_epoch_ms(changed_ms)
         yield from changes.offer(record["id"], Change(record, changed_ms, deleted))
 
-    def transform_change(self, record: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    def transform_change(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """A webhook payload or a search hit, shaped like a list record of this stream."""
         return self.transform(record, {})
 

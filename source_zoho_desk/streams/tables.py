@@ -148,7 +148,9 @@ class PerModuleStream(ZohoDeskStream):
     def slice_params(self, stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
         return {"module": stream_slice["module"]}
 
-    def transform(self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]) -> Mapping[str, Any]:
+    def transform(
+        self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         record["module"] = stream_slice["module"]
         return super().transform(record, stream_slice)
 
