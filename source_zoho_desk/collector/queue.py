@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -176,6 +177,7 @@ class SQLiteEventQueue:
     inline_events = 256
     prune_every_s = 60.0
     prune_batch = 5000
+    purge_batch = 2000
 
     def __init__(self, path: Path, dedupe_retention_s: float = 7 * 86400) -> None:
         self.path = Path(path)
@@ -185,6 +187,7 @@ class SQLiteEventQueue:
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._stopping = False
+        self._purge_due = False
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -198,6 +201,7 @@ class SQLiteEventQueue:
         conn = _connect(self.path)
         conn.executescript(_SCHEMA)
         self._stopping = False
+        self._purge_due = True  # a restart may have left acknowledged rows behind
         self._wake = asyncio.Event()
         # One thread for the fsyncs and the pruning: cheaper per hop than anyio's pool, and never two at once.
         self._io = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="queue-io")
@@ -242,6 +246,11 @@ class SQLiteEventQueue:
         assert self._wake is not None
         try:
             while True:
+                if not self._pending and self._purge_due and not self._stopping:
+                    # Acknowledged rows go in small transactions between groups: one DELETE of a whole sync's
+                    # worth would hold the write lock, and every webhook's 200, for seconds.
+                    self._purge_due = await self._off_loop(self._purge_batch, conn)
+                    continue
                 if not self._pending:
                     if self._stopping:
                         break
@@ -440,21 +449,45 @@ class SQLiteEventQueue:
         return AppendResult(stored=stored, duplicates=duplicates, by_partition=by_partition)
 
     def _ack_tx(self, conn: sqlite3.Connection, source_id: str, partition: str, upto_seq: int) -> int:
+        """Record the acknowledgement; the rows go later (`_purge_batch`) and reads skip them until then."""
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
         last = row[0] if row else 0
         if upto_seq > last:
             # Acknowledging a seq never handed out would make head() jump ahead of events still to come.
             raise AckBeyondHead(f"upto_seq {upto_seq} is beyond the last sequence number {last}")
-        deleted = conn.execute(
-            "DELETE FROM events WHERE source_id = ? AND partition = ? AND seq <= ?",
-            (source_id, partition, upto_seq),
-        ).rowcount
+        (released,) = conn.execute(
+            "SELECT count(*) FROM events WHERE source_id = ? AND partition = ? AND seq <= ?"
+            " AND seq > coalesce((SELECT acked_seq FROM acks WHERE source_id = ? AND partition = ?), 0)",
+            (source_id, partition, upto_seq, source_id, partition),
+        ).fetchone()
         conn.execute(
             "INSERT INTO acks (source_id, partition, acked_seq) VALUES (?, ?, ?)"
             " ON CONFLICT (source_id, partition) DO UPDATE SET acked_seq = max(acked_seq, excluded.acked_seq)",
             (source_id, partition, upto_seq),
         )
-        return deleted
+        self._purge_due = True
+        return int(released)
+
+    def _purge_batch(self, conn: sqlite3.Connection) -> bool:
+        """Delete up to `purge_batch` acknowledged rows per partition in one transaction; True if more remain."""
+        more = False
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            acks = conn.execute("SELECT source_id, partition, acked_seq FROM acks").fetchall()
+            for source_id, partition, acked in acks:
+                deleted = conn.execute(
+                    "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE source_id = ? AND partition = ?"
+                    " AND seq <= ? ORDER BY seq LIMIT ?)",
+                    (source_id, partition, acked, self.purge_batch),
+                ).rowcount
+                more = more or deleted == self.purge_batch
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:  # the rows stay hidden from reads; try again after the next write
+            log.warning("deleting acknowledged events failed", extra={"error": str(exc)})
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            return False
+        return more
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         self._last_prune = time.monotonic()
@@ -489,8 +522,9 @@ class SQLiteEventQueue:
     def _read_sync(self, source_id: str, partition: str, after_seq: int, limit: int) -> list[StoredEvent]:
         rows = self._reader().execute(
             "SELECT seq, event_type, event_time_ms, org_id, payload, prev_state, received_at_ms FROM events"
-            " WHERE source_id = ? AND partition = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (source_id, partition, after_seq, limit),
+            " WHERE source_id = ? AND partition = ? AND seq > max(?, coalesce((SELECT acked_seq FROM acks"
+            " WHERE source_id = ? AND partition = ?), 0)) ORDER BY seq LIMIT ?",
+            (source_id, partition, after_seq, source_id, partition, limit),
         )
         return [StoredEvent(*row) for row in rows]
 
@@ -508,7 +542,8 @@ class SQLiteEventQueue:
     def _stats_sync(self) -> list[PartitionStats]:
         conn = self._reader()
         rows = conn.execute(
-            "SELECT source_id, partition, count(*), min(seq), max(seq) FROM events GROUP BY source_id, partition"
+            "SELECT source_id, partition, count(*), min(seq), max(seq) FROM events LEFT JOIN acks"
+            " USING (source_id, partition) WHERE seq > coalesce(acked_seq, 0) GROUP BY source_id, partition"
         ).fetchall()
         acked = {(s, p): a for s, p, a in conn.execute("SELECT source_id, partition, acked_seq FROM acks")}
         out = []

@@ -272,3 +272,54 @@ def test_groups_too_big_for_the_event_loop_are_written_whole_off_it(path):
         return [e.event_time_ms for e in await q.read("a", "tickets", 0, 10)]
 
     assert run(with_queue(path, body)) == [0, 1, 2, 3, 4]
+
+
+def _rows(path):
+    conn = sqlite3.connect(path)
+    try:
+        return [seq for (seq,) in conn.execute("SELECT seq FROM events ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+def test_acknowledged_events_vanish_from_reads_at_once_and_from_disk_in_small_batches(path):
+    async def body(q):
+        q.purge_batch = 3  # 10 acknowledged rows take four small transactions
+        await q.append("a", [ev(t=i) for i in range(10)], 1)
+        await q.append("b", [ev(t=1)], 1)
+        seqs = [e.seq for e in await q.read("a", "tickets", 0, 100)]
+        assert await q.acknowledge("a", "tickets", seqs[-1]) == 10
+        # nothing acknowledged is handed out again, even before its row is deleted
+        assert await q.read("a", "tickets", 0, 100) == []
+        stats = {(s.source_id, s.partition): s for s in await q.stats()}
+        assert stats[("a", "tickets")].depth == 0 and stats[("a", "tickets")].head_seq == seqs[-1]
+        # writes go on while the rows are deleted
+        assert (await q.append("a", [ev(t=50)], 1)).stored == 1
+        for _ in range(100):
+            if len(_rows(path)) == 2:
+                break
+            await asyncio.sleep(0.02)
+        return [e.event_time_ms for e in await q.read("a", "tickets", 0, 100)]
+
+    assert run(with_queue(path, body)) == [50]
+    assert len(_rows(path)) == 2  # b's event and the new one: every acknowledged row is gone
+
+
+def test_rows_acknowledged_before_a_restart_are_deleted_after_it(path):
+    async def ack_all(q):
+        q._purge_batch = lambda conn: False  # as if the process died right after the acknowledgement
+        await q.append("a", [ev(t=i) for i in range(4)], 1)
+        top = (await q.read("a", "tickets", 0, 10))[-1].seq
+        await q.acknowledge("a", "tickets", top)
+        return top
+
+    async def wait_for_purge(q):
+        for _ in range(100):
+            if not _rows(path):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    run(with_queue(path, ack_all))
+    assert len(_rows(path)) == 4
+    assert run(with_queue(path, wait_for_purge))
