@@ -12,8 +12,24 @@ MAX_DEPTH = 4
 
 
 def iso_from_epoch_ms(value: int | float) -> str:
-    # isoformat is several times faster than strftime, and pads years below 1000 to four digits as ISO wants.
+    # Once or twice per drained event, and events come in bursts within the same second: the date-time part
+    # is reused while the second stays the same.
+    global _cached_second
+    if type(value) is int:
+        second, ms = divmod(value, 1000)
+        cached = _cached_second  # one read of one tuple: safe when streams run in threads
+        if cached[0] != second:
+            cached = _cached_second = (second, _iso_second(second))
+        return f"{cached[1]}.{ms:03d}Z"
+    # isoformat pads years below 1000 to four digits, as ISO wants (strftime does not)
     return datetime.fromtimestamp(value / 1000, tz=UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _iso_second(second: int) -> str:
+    return datetime.fromtimestamp(second, tz=UTC).isoformat(timespec="seconds")[:-6]
+
+
+_cached_second: tuple[int | None, str] = (None, "")
 
 
 def normalise_time(value: Any) -> Any:

@@ -37,7 +37,7 @@ SEARCH_PAGE = 100
 # Remembered deletes keep an older, late event from resurrecting a row; bounded so state stays small.
 TOMBSTONE_MEMORY = timedelta(days=30)
 TOMBSTONE_LIMIT = 10_000
-DRAIN_PAGE = 5000
+DRAIN_PAGE = 1000
 # Changes buffered (latest per id) before they are emitted: bounds a sync's memory whatever the backlog.
 CHANGE_BUFFER = 5000
 MIN_SEARCH_WINDOW = timedelta(milliseconds=2)
