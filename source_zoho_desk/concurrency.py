@@ -7,7 +7,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from requests import PreparedRequest, Response
@@ -121,8 +121,12 @@ def ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[
 class PageFetcher:
     """Fetches the pages of one offset-paged list ahead of the reader, in order.
 
-    Slow start: after k full pages, k+1 run ahead (up to `window`), so a one-page table costs one call and
-    no table wastes more calls past its end (HTTP 204s) than min(its pages, window - 1).
+    Slow start: after k full pages, k+1 calls may be in flight (up to `window`), so a one-page table costs
+    one call. While the reader waits for the page at the head, every page that lands frees its slot for the
+    next call at once: a slow head page does not idle the other slots (up to 2 x window pages may wait,
+    fetched, for the reader). Calls are only ever sent from the reader's thread, inside `take`, so nothing
+    is sent once the reader stops asking. An answer that shows the end (HTTP 204 or a short page) stops
+    further calls, so a table wastes at most about `window` calls past its end.
     """
 
     def __init__(
@@ -144,6 +148,7 @@ class PageFetcher:
         self._step = step
         self._window = window
         self._pending: deque[tuple[int, Future[R]]] = deque()
+        self._checked: set[int] = set()
         self._next_offset = start
         self._first = start
         self._ahead = 1
@@ -151,11 +156,36 @@ class PageFetcher:
         self.expected_offset = start
 
     def _fill(self) -> None:
-        while not self._done and len(self._pending) < min(self._ahead, max(1, self._window())):
-            if self._max_offset is not None and self._next_offset > self._max_offset:
-                break
+        window = max(1, self._window())
+        in_flight = sum(1 for _, future in self._pending if not future.done())
+        while (
+            not self._done
+            and in_flight < min(self._ahead, window)
+            and len(self._pending) < 2 * window
+            and (self._max_offset is None or self._next_offset <= self._max_offset)
+        ):
             self._pending.append((self._next_offset, self._pool.submit(self._fetch, self._next_offset)))
             self._next_offset += self._step
+            in_flight += 1
+
+    def _note_ends(self) -> None:
+        """A landed page that is the last one caps the list there: no call past it is sent."""
+        for offset, future in self._pending:
+            if offset in self._checked or not future.done():
+                continue
+            self._checked.add(offset)
+            if future.cancelled() or future.exception() is not None:
+                continue
+            if self._is_last(future.result()):
+                self._max_offset = offset if self._max_offset is None else min(self._max_offset, offset)
+
+    def _await_head(self) -> Future[R]:
+        head = self._pending[0][1]
+        while not head.done():
+            wait([future for _, future in self._pending if not future.done()], return_when=FIRST_COMPLETED)
+            self._note_ends()
+            self._fill()
+        return head
 
     @staticmethod
     def _settle(unneeded: list[tuple[int, Future[R]]]) -> None:
@@ -168,9 +198,10 @@ class PageFetcher:
         if offset != self.expected_offset:
             raise ValueError(f"page {offset} requested, {self.expected_offset} expected")
         self._fill()
-        got, future = self._pending.popleft()
+        result = self._await_head().result()
+        got, _ = self._pending.popleft()
         assert got == offset
-        result = future.result()
+        self._checked.discard(offset)
         total = self._total(result) if self._total is not None else None
         if total is not None:
             # The answer says how many rows there are (search does): fetch no page past them.
