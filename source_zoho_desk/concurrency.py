@@ -179,6 +179,11 @@ class PageFetcher:
             if self._is_last(future.result()):
                 self._max_offset = offset if self._max_offset is None else min(self._max_offset, offset)
 
+    def refill(self) -> None:
+        """Between pages (the reader's own thread): replace calls that landed since the last look."""
+        self._note_ends()
+        self._fill()
+
     def _await_head(self) -> Future[R]:
         head = self._pending[0][1]
         while not head.done():

@@ -46,6 +46,10 @@ def fetch_pool(max_concurrency: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_concurrency + 2, thread_name_prefix="zoho-fetch", initializer=_mark_worker)
 
 
+# records emitted between two looks at the fetch-ahead pipeline (a look costs about a microsecond)
+REFILL_EVERY = 20
+
+
 @dataclass(frozen=True)
 class StreamContext:
     """What every stream of one sync shares: the config, the single OAuth authenticator, the credit meter."""
@@ -157,8 +161,12 @@ class ZohoDeskStream(HttpStream, ABC):
     def parse_response(
         self, response: requests.Response, *, stream_slice: Mapping[str, Any] | None = None, **_: Any
     ) -> Iterable[Mapping[str, Any]]:
-        for item in self._items(response):
+        fetcher = self._fetcher[1] if self._fetcher is not None else None
+        for n, item in enumerate(self._items(response), 1):
             yield self.transform(item, stream_slice or {})
+            if fetcher is not None and n % REFILL_EVERY == 0:
+                # While this page's records go out, calls that finished meanwhile are replaced with new ones.
+                fetcher.refill()
 
     def transform(
         self, record: MutableMapping[str, Any], stream_slice: Mapping[str, Any]
