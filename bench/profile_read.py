@@ -53,15 +53,16 @@ STAGES = (
 
 
 COLLECTOR_STAGES = (
-    ("AccessLog middleware + everything inside it", "__call__", "source_zoho_desk/collector/app.py"),
-    ("hook_post (the ingest handler)", "hook_post", "source_zoho_desk/collector/app.py"),
-    ("  token lookup (run_sync to a worker thread)", "_source_for_token", "source_zoho_desk/collector/app.py"),
-    ("  body read", "_read_limited", "source_zoho_desk/collector/app.py"),
+    ("service URL endpoint (plain ASGI) + everything inside it", "__call__",
+     "source_zoho_desk/collector/service_url.py"),
+    ("  token lookup (in-memory registry)", "_source", "source_zoho_desk/collector/service_url.py"),
+    ("  body read", "_read_body", "source_zoho_desk/collector/service_url.py"),
     ("  parse_body (json.loads)", "parse_body", "source_zoho_desk/collector/events.py"),
     ("  normalise_batch (canonical JSON + sha256)", "normalise_batch", "source_zoho_desk/collector/events.py"),
-    ("  queue.append (hand-off to the writer thread and wait)", "append", "source_zoho_desk/collector/queue.py"),
-    ("  JSONResponse", "__init__", "starlette/responses.py"),
-    ("request logging (logging.info per request)", "info", "logging/__init__.py"),
+    ("  queue.append (group commit: statements inline, COMMIT in the io thread)", "append",
+     "source_zoho_desk/collector/queue.py"),
+    ("  answer (orjson + two ASGI sends)", "_send", "source_zoho_desk/collector/service_url.py"),
+    ("queue flusher: staging a group's statements", "_stage", "source_zoho_desk/collector/queue.py"),
     ("prometheus metrics", "inc", "prometheus_client/metrics.py"),
     ("uvicorn h11 protocol (parse, send)", "data_received", "uvicorn/protocols/http/h11_impl.py"),
     ("event loop idle (selector wait)", "select", "selectors.py"),
