@@ -121,12 +121,13 @@ def ordered_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[
 class PageFetcher:
     """Fetches the pages of one offset-paged list ahead of the reader, in order.
 
-    Slow start: after k full pages, k+1 calls may be in flight (up to `window`), so a one-page table costs
-    one call. While the reader waits for the page at the head, every page that lands frees its slot for the
-    next call at once: a slow head page does not idle the other slots (up to 2 x window pages may wait,
-    fetched, for the reader). Calls are only ever sent from the reader's thread, inside `take`, so nothing
-    is sent once the reader stops asking. An answer that shows the end (HTTP 204 or a short page) stops
-    further calls, so a table wastes at most about `window` calls past its end.
+    Slow start: after k full pages, k+1 pages run ahead (up to `window`), so a one-page table costs one
+    call. Once a list runs a full window ahead, every page that lands frees its slot for the next call at
+    once, while the reader waits for the head page: a slow head page does not idle the other slots (up to
+    2 x window pages may wait, fetched, for the reader). Calls are only ever sent from the reader's thread
+    (in `take`, or `refill` between a page's records), so nothing is sent once the reader stops asking.
+    An answer that shows the end (HTTP 204 or a short page) stops further calls, so a table wastes at most
+    about `window` calls past its end.
     """
 
     def __init__(
@@ -158,10 +159,13 @@ class PageFetcher:
     def _fill(self) -> None:
         window = max(1, self._window())
         in_flight = sum(1 for _, future in self._pending if not future.done())
+        # While ramping up, landed pages count too (after k full pages, k calls ahead, as ever); once the list
+        # has proved long, only calls in flight count, and landed pages may wait up to a second window.
+        buffered = 2 * window if self._ahead >= window else self._ahead
         while (
             not self._done
             and in_flight < min(self._ahead, window)
-            and len(self._pending) < 2 * window
+            and len(self._pending) < buffered
             and (self._max_offset is None or self._next_offset <= self._max_offset)
         ):
             self._pending.append((self._next_offset, self._pool.submit(self._fetch, self._next_offset)))
@@ -202,7 +206,7 @@ class PageFetcher:
     def take(self, offset: int) -> R:
         if offset != self.expected_offset:
             raise ValueError(f"page {offset} requested, {self.expected_offset} expected")
-        self._fill()
+        self.refill()
         result = self._await_head().result()
         got, _ = self._pending.popleft()
         assert got == offset
