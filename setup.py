@@ -43,5 +43,5 @@ setup(
     install_requires=MAIN_REQUIREMENTS,
     package_data={"source_zoho_desk": ["spec.yaml", "schemas/*.json"]},
     extras_require={"tests": TEST_REQUIREMENTS, "dev": TEST_REQUIREMENTS},
-    entry_points={"console_scripts": ["source-zoho-desk=source_zoho_desk.run:run"]},
+    entry_points={"console_scripts": ["source-zoho-desk=source_zoho_desk.run:main"]},
 )

@@ -1,6 +1,6 @@
 """`python -m source_zoho_desk`: the same entry point as the `source-zoho-desk` console script."""
 
-from source_zoho_desk.run import run
+from source_zoho_desk.run import main
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from airbyte_cdk.entrypoint import launch
@@ -24,3 +25,16 @@ def run(argv: list[str] | None = None) -> None:
 
         sys.exit(exchange_main(args[1:]))
     launch(SourceZohoDesk(), args)
+
+
+def main() -> None:
+    """The console script and `python -m source_zoho_desk`: `run`, then exit without the interpreter's teardown.
+
+    Once the last message is written, freeing every module and object of the sync only delays the moment
+    Airbyte sees the process end (~0.15 s per run here). Errors never get that far: `run` raises or exits,
+    and Python ends the usual way, with the CDK's error handling.
+    """
+    run()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

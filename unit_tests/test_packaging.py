@@ -295,7 +295,7 @@ def _console_script() -> tuple[str, str]:
 
 def test_entrypoint_runs_the_console_script_and_airbyte_entrypoint_matches():
     script, target = _console_script()
-    assert target == "source_zoho_desk.run:run"
+    assert target == "source_zoho_desk.run:main"
     (entrypoint,) = instructions("ENTRYPOINT")
     assert json.loads(entrypoint) == [script]
     assert envs()["AIRBYTE_ENTRYPOINT"] == script
