@@ -9,10 +9,16 @@ def _change(record_id: str, ms: int, deleted: bool = False, note: str = "") -> C
     return Change({"id": record_id, "ms": ms, "note": note}, ms, deleted)
 
 
+def _offer(changes: ChangeSet, change: Change) -> list[dict]:
+    """Offer one change; what a reader emits right after it (the buffer, when that filled up)."""
+    changes.offer(change.record["id"], change)
+    return list(changes.flush()) if changes.full else []
+
+
 def _offer_all(changes: ChangeSet, offers: list[Change]) -> list[dict]:
     emitted = []
     for change in offers:
-        emitted.extend(changes.offer(change.record["id"], change))
+        emitted.extend(_offer(changes, change))
     return emitted + list(changes.flush())
 
 
@@ -44,9 +50,9 @@ def test_the_buffer_is_bounded_and_order_between_flushes_still_holds():
     changes = ChangeSet({}, capacity=3)
     flushed = []
     for i in range(10):
-        flushed.append(list(changes.offer(str(i), _change(str(i), i))))
+        flushed.append(_offer(changes, _change(str(i), i)))
     assert [len(batch) for batch in flushed] == [0, 0, 3, 0, 0, 3, 0, 0, 3, 0]
-    assert list(changes.offer("0", _change("0", -1))) == [], "older than what was already emitted"
+    assert _offer(changes, _change("0", -1)) == [], "older than what was already emitted"
     assert [r["id"] for r in changes.flush()] == ["9"]
 
 

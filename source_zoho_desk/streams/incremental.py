@@ -118,8 +118,8 @@ class ChangeSet:
         self._tombstones = dict(tombstones)
         self._capacity = capacity
 
-    def offer(self, record_id: str, change: Change) -> Iterator[MutableMapping[str, Any]]:
-        """Take one change; yields buffered records when the buffer is full."""
+    def offer(self, record_id: str, change: Change) -> None:
+        """Take one change (flush when `full`). Not a generator: this runs once per drained event."""
         deleted_at = self._tombstones.get(record_id)
         if deleted_at is not None and not change.deleted and change.changed_ms <= deleted_at:
             return  # an older event must never resurrect a deleted row
@@ -129,8 +129,10 @@ class ChangeSet:
         self._pending[record_id] = change
         if change.deleted:
             self._tombstones[record_id] = max(change.changed_ms, deleted_at or 0)
-        if len(self._pending) >= self._capacity:
-            yield from self.flush()
+
+    @property
+    def full(self) -> bool:
+        return len(self._pending) >= self._capacity
 
     def flush(self) -> Iterator[MutableMapping[str, Any]]:
         pending, self._pending = self._pending, {}
@@ -347,14 +349,18 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
     def _drain(self, queue: Any, drained: Drained, changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
         for event in queue.iter_events(self.webhook_partition, drained.last_seq, page_size=DRAIN_PAGE):
             drained.last_seq = max(drained.last_seq, event.seq)
-            yield from self._offer_event(event, changes)
+            change = self._event_change(event)
+            if change is not None:
+                changes.offer(change.record["id"], change)
+                if changes.full:
+                    yield from changes.flush()
 
-    def _offer_event(self, event: QueuedEvent, changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
+    def _event_change(self, event: QueuedEvent) -> Change | None:
         payload = event.payload if isinstance(event.payload, Mapping) else {}
         record_id = payload.get("id")
         if record_id is None:
             self.logger.warning(f"Ignoring {event.event_type} event #{event.seq} without a payload id.")
-            return
+            return None
         deleted = is_deleted(event.event_type, payload)
         record = dict(payload)
         record["id"] = str(record_id)
@@ -366,7 +372,7 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
             record[DELETED_AT] = None
         changed_ms = max(epoch_ms(record.get(self.cursor_name)) or 0, event.event_time_ms)
         record[UPDATED_AT] = iso_from_epoch_ms(changed_ms)
-        yield from changes.offer(record["id"], Change(record, changed_ms, deleted))
+        return Change(record, changed_ms, deleted)
 
     def transform_change(self, record: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         """A webhook payload or a search hit, shaped like a list record of this stream."""
@@ -374,7 +380,9 @@ class IncrementalZohoStream(ZohoDeskStream, IncrementalMixin):
 
     def _offer_record(self, record: Mapping[str, Any], changes: ChangeSet) -> Iterator[Mapping[str, Any]]:
         record = self._stamped(record)
-        yield from changes.offer(str(record["id"]), Change(record, epoch_ms(record[UPDATED_AT]) or 0, False))
+        changes.offer(str(record["id"]), Change(record, epoch_ms(record[UPDATED_AT]) or 0, False))
+        if changes.full:
+            yield from changes.flush()
 
     def _stamped(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """A listed or searched record with the change columns every incremental record carries."""
