@@ -9,6 +9,8 @@ from functools import cached_property
 from typing import Any
 
 MAX_DEPTH = 4
+# From this many string fields on, a record's value types are looked at once before checking them one by one.
+MANY_STRINGS = 8
 
 
 def iso_from_epoch_ms(value: int | float) -> str:
@@ -105,7 +107,8 @@ class RecordShape:
         lines = ["def normalise(r):"]
         self._emit(lines, "r", 1)
         lines.append("    return r")
-        namespace: dict[str, Any] = {"_time": normalise_time, "_str": str, "_int": int, "_dict": dict, "_list": list}
+        namespace: dict[str, Any] = {"_time": normalise_time, "_str": str, "_int": int, "_dict": dict, "_list": list,
+                                     "_set": set, "_map": map, "_type": type}
         exec("\n".join(lines), namespace)
         return namespace["normalise"]
 
@@ -116,9 +119,16 @@ class RecordShape:
         for name in sorted(self.times):
             lines.append(f"{pad}v = {var}.get({name!r})")
             lines.append(f"{pad}if v is not None and (type(v) is not _str or v.isdigit()): {var}[{name!r}] = _time(v)")
-        for name in sorted(self.strings):
+        strings = sorted(self.strings)
+        if len(strings) >= MANY_STRINGS:
+            # Zoho sends ids and counts as strings nearly always: one C-level look at the value types skips
+            # every check of a record that holds no int at all.
+            lines.append(f"{pad}if _int in _set(_map(_type, {var}.values())):")
+            pad += "    "
+        for name in strings:
             lines.append(f"{pad}v = {var}.get({name!r})")
             lines.append(f"{pad}if type(v) is _int: {var}[{name!r}] = _str(v)")
+        pad = "    " * level
         for name, child in sorted(self.objects.items()):
             sub = f"o{level}"
             lines.append(f"{pad}{sub} = {var}.get({name!r})")

@@ -57,3 +57,14 @@ def test_normalise_leaves_wrong_shapes_and_missing_fields_alone():
     shape = RecordShape.from_schema(SCHEMA)
     record = {"contact": "not an object", "tags": None, "createdTime": "2024-01-01T00:00:00Z", "id": True}
     assert shape.normalise(dict(record)) == record
+
+
+def test_wide_records_are_checked_whether_or_not_they_hold_ints():
+    from source_zoho_desk.records import MANY_STRINGS
+
+    names = [f"s{i}" for i in range(MANY_STRINGS + 2)]
+    shape = RecordShape.from_schema({"properties": {n: {"type": "string"} for n in names}})
+    all_strings = {n: str(i) for i, n in enumerate(names)}
+    assert shape.normalise(dict(all_strings)) == all_strings
+    one_int = {**all_strings, names[-1]: 9}
+    assert shape.normalise(one_int) == {**all_strings, names[-1]: "9"}
