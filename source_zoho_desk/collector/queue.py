@@ -129,7 +129,6 @@ class _Job:
     kind: str
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -141,25 +140,9 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
-def _settle_all(settlements: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in settlements:
-        _settle(future, result, error)
-
-
 def _settle_group(group: list[_Job], outcomes: list[tuple[Any, BaseException | None]]) -> None:
-    """Answer each job on its own event loop: directly on this one, thread-safely on any other."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
     for job, (result, error) in zip(group, outcomes, strict=True):
-        by_loop.setdefault(job.loop, []).append((job.future, result, error))
-    current = asyncio.get_running_loop()
-    for loop, settlements in by_loop.items():
-        if loop is current:
-            _settle_all(settlements)
-            continue
-        try:
-            loop.call_soon_threadsafe(_settle_all, settlements)
-        except RuntimeError:  # that loop is gone
-            pass
+        _settle(job.future, result, error)
 
 
 class SQLiteEventQueue:
@@ -227,8 +210,12 @@ class SQLiteEventQueue:
     async def _submit(self, kind: str, *args: Any) -> Any:
         if self._flusher is None or self._flusher.done() or self._stopping or self._wake is None:
             raise QueueUnavailable("the queue writer is not running")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Job(kind, args, future, asyncio.get_running_loop()))
+        loop = asyncio.get_running_loop()
+        if loop is not self._flusher.get_loop():
+            # The pending list and the wake-up event belong to the loop that started the queue.
+            raise RuntimeError("SQLiteEventQueue is used from another event loop than the one that started it")
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append(_Job(kind, args, future))
         self._wake.set()
         return await future
 

@@ -323,3 +323,24 @@ def test_rows_acknowledged_before_a_restart_are_deleted_after_it(path):
     run(with_queue(path, ack_all))
     assert len(_rows(path)) == 4
     assert run(with_queue(path, wait_for_purge))
+
+
+def test_the_queue_refuses_another_event_loop_than_the_one_that_started_it(path):
+    import threading
+
+    async def body(q):
+        errors = []
+
+        def elsewhere():
+            try:
+                asyncio.run(q.append("a", [ev(t=1)], 1))
+            except RuntimeError as exc:
+                errors.append(str(exc))
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        await asyncio.to_thread(thread.join)
+        assert errors and "another event loop" in errors[0]
+        return (await q.append("a", [ev(t=1)], 1)).stored  # its own loop still works
+
+    assert run(with_queue(path, body)) == 1
