@@ -56,7 +56,7 @@ COLLECTOR_STAGES = (
     ("service URL endpoint (plain ASGI) + everything inside it", "__call__",
      "source_zoho_desk/collector/service_url.py"),
     ("  token lookup (in-memory registry)", "_source", "source_zoho_desk/collector/service_url.py"),
-    ("  body read", "_read_body", "source_zoho_desk/collector/service_url.py"),
+    ("  body read", "read_limited", "source_zoho_desk/collector/service_url.py"),
     ("  parse_body (json.loads)", "parse_body", "source_zoho_desk/collector/events.py"),
     ("  normalise_batch (canonical JSON + sha256)", "normalise_batch", "source_zoho_desk/collector/events.py"),
     ("  queue.append (group commit: statements inline, COMMIT in the io thread)", "append",

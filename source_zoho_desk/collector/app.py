@@ -23,7 +23,13 @@ from source_zoho_desk.collector.events import PARTITION_NAME
 from source_zoho_desk.collector.jwt import JwtVerifier
 from source_zoho_desk.collector.metrics import Metrics
 from source_zoho_desk.collector.queue import AckBeyondHead, EventQueue, QueueUnavailable, SQLiteEventQueue
-from source_zoho_desk.collector.service_url import HOOK_PREFIX, MAX_TOKEN_LENGTH, REDACTED_PATH, ServiceUrl
+from source_zoho_desk.collector.service_url import (
+    HOOK_PREFIX,
+    MAX_TOKEN_LENGTH,
+    REDACTED_PATH,
+    ServiceUrl,
+    read_limited,
+)
 from source_zoho_desk.collector.settings import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, Settings
 from source_zoho_desk.collector.sources import (
     SOURCE_ID,
@@ -56,18 +62,6 @@ def error(status: int, code: str, message: str) -> JSONResponse:
 
 def _collector(request: Request) -> Collector:
     return request.app.state.collector
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it passes `limit` (stop reading: a huge body never sits in memory)."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 # -- drain API (authenticated with the data source's drain credential) --------------------------------
@@ -140,7 +134,7 @@ async def drain_ack(request: Request) -> Response:
     if isinstance(auth, Response):
         return auth
     source, partition = auth
-    raw = await _read_limited(request, 4096)
+    raw = await read_limited(request.receive, 4096)
     try:
         body = json.loads(raw or b"")
         upto = body["upto_seq"]
@@ -199,7 +193,7 @@ async def admin(request: Request) -> Response:
         return JSONResponse({"sources": [s.to_json() for s in sources]})
     try:
         if source_id is None:
-            raw = await _read_limited(request, 4096)
+            raw = await read_limited(request.receive, 4096)
             try:
                 body = json.loads(raw or b"{}")
                 org_id = validate_org_id(str(body["org_id"]))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 from anyio.to_thread import run_sync
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from source_zoho_desk.collector.events import UNKNOWN_PARTITION, EventError, normalise_batch, parse_body
@@ -39,10 +40,6 @@ SUMMARY_INTERVAL_S = 60.0
 _JSON_TYPES = ("application/json", "text/json")
 _CHARSETS = ("utf-8", "utf8")
 _NOT_FOUND = ("not_found", "no such service URL")  # same answer for never-existed and revoked
-
-
-class ClientGone(Exception):
-    """The sender hung up mid-body: nothing was stored and nobody reads an answer."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +78,17 @@ def _client(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The body, or None once it passes `limit` (stop reading: a huge body never sits in memory)."""
+async def read_limited(receive: Receive, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` (stop reading: a huge body never sits in memory).
+
+    Raises Starlette's ClientDisconnect when the sender hangs up mid-body, as `Request.stream` does.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ClientGone
+            raise ClientDisconnect
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -146,7 +146,7 @@ class ServiceUrl:
                 answer = await self._post(source, scope, receive)
             else:
                 answer = _error(405, "method_not_allowed", "use POST (or GET to validate the URL)")
-        except ClientGone:
+        except ClientDisconnect:
             # Nothing was stored and nobody reads this answer; the server drops it (ASGI allows the send).
             answer = _error(400, "client_disconnected", "the request body was cut off")
         except Exception:  # never a traceback to the sender, never a dead connection without an answer
@@ -186,7 +186,7 @@ class ServiceUrl:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return too_large
-        raw = await _read_body(receive, limit)
+        raw = await read_limited(receive, limit)
         if raw is None:
             return too_large
         if not raw.strip():
