@@ -192,8 +192,7 @@ class PageFetcher:
         head = self._pending[0][1]
         while not head.done():
             wait([future for _, future in self._pending if not future.done()], return_when=FIRST_COMPLETED)
-            self._note_ends()
-            self._fill()
+            self.refill()
         return head
 
     @staticmethod

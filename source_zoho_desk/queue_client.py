@@ -41,7 +41,6 @@ class QueuedEvent(NamedTuple):
     """One event as the drain API hands it out (a NamedTuple: a drain builds one per event, and a frozen
     dataclass's __init__ costs several times more)."""
 
-
     seq: int
     event_type: str
     event_time_ms: int

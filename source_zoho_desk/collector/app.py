@@ -44,7 +44,6 @@ from source_zoho_desk.collector.sources import (
 log = logging.getLogger("source_zoho_desk.collector")
 
 
-
 @dataclass
 class Collector:
     """Everything a request handler needs; lives on app.state.collector."""
