@@ -113,35 +113,28 @@ def test_short_retry_after_waits_and_succeeds(serve, connector, sleeps):
     assert any(30 <= s <= 32 for s in sleeps), f"expected a wait of Retry-After (30 s), got {sleeps}"
 
 
+def _read_skipping_contracts(zoho, connector) -> list[str]:
+    """A full read where contracts is refused: it yields nothing, every other stream is whole; its warnings."""
+    run = connector.read(zoho.config())
+    assert run.uncaught is None and not run.errors, run.error_text()
+    assert run.records_of("contracts") == []
+    assert_complete(run, zoho.fake, [s for s in ALL_STREAMS if s != "contracts"])
+    return [m for m in run.logs(Level.WARN) if "contracts" in m]
+
+
 def test_stream_without_scope_is_skipped_with_a_warning(serve, connector):
     facts = load_facts()
     everything = {s for op in facts.operations.values() for s in op.scopes}
     zoho = serve(scopes=sorted(everything - set(facts.op("GET /contracts").scopes)))
-    fake = zoho.fake
-    config = zoho.config()
-
-    run = connector.read(config)
-
-    assert run.uncaught is None and not run.errors, run.error_text()
-    assert run.records_of("contracts") == []
-    warnings = [m for m in run.logs(Level.WARN) if "contracts" in m]
+    warnings = _read_skipping_contracts(zoho, connector)
     assert any("SCOPE_MISMATCH" in m and "Desk.contracts.READ" in m for m in warnings), warnings
-    assert_complete(run, fake, [s for s in ALL_STREAMS if s != "contracts"])
 
 
 def test_unlicensed_stream_is_skipped_with_a_warning_naming_the_feature(serve, connector):
     zoho = serve(unlicensed={"/contracts": "Contracts Management"})
-    fake = zoho.fake
-    config = zoho.config()
-
-    run = connector.read(config)
-
-    assert run.uncaught is None and not run.errors, run.error_text()
-    assert run.records_of("contracts") == []
-    warnings = [m for m in run.logs(Level.WARN) if "contracts" in m]
-    assert any("LICENSE_ACCESS_LIMITED" in m and "Contracts Management" in m and fake.edition in m
+    warnings = _read_skipping_contracts(zoho, connector)
+    assert any("LICENSE_ACCESS_LIMITED" in m and "Contracts Management" in m and zoho.fake.edition in m
                for m in warnings), warnings
-    assert_complete(run, fake, [s for s in ALL_STREAMS if s != "contracts"])
 
 
 def test_credit_budget_stops_cleanly_with_the_state_of_the_pages_read(serve, connector):
